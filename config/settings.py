@@ -1,0 +1,237 @@
+"""Tidings settings: one module, configured entirely by environment variables.
+
+Every variable is listed, with its meaning, in `.env.example`. With DEBUG off
+(production) the variables marked required must be set, or start-up stops with a
+message naming the missing one. With DEBUG on and nothing else configured, the app
+runs as the embedded demo: SQLite under var/, tasks in-process, mail to /dev/outbox/.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.utils.csp import CSP
+
+from config.env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    env_url,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DEBUG", default=False)
+PRODUCTION = not DEBUG
+
+SECRET_KEY = env_str("SECRET_KEY", "insecure-development-key-never-use-in-production", required=PRODUCTION)
+# Suppression entries are HMACs under their own key, so rotating SECRET_KEY (which
+# revokes sessions and confirmation links) does not forget who asked never to be mailed.
+SUPPRESSION_KEY = env_str("SUPPRESSION_KEY", "insecure-development-suppression-key", required=PRODUCTION)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"] if DEBUG else None)
+if PRODUCTION and not ALLOWED_HOSTS:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("Environment variable ALLOWED_HOSTS is required but not set.")
+
+# Absolute base of every link in an email (confirmation, manage, unsubscribe).
+SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000", schemes=("http", "https"), required=PRODUCTION).rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "anymail",
+    "subscriptions",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.csp",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------
+DATABASE_URL = env_url(
+    "DATABASE_URL", "", schemes=("postgres", "postgresql", "sqlite"), required=PRODUCTION
+)
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "tidings.sqlite3"}}
+DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", "") or None}
+USING_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+if not USING_POSTGRES:
+    # The SQLite demo lacks NULLS NOT DISTINCT; production and tests run on PostgreSQL.
+    SILENCED_SYSTEM_CHECKS = ["models.W047"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: cache, broker, rate limits ---------------------------------------------
+REDIS_URL = env_url("REDIS_URL", "", schemes=("redis", "rediss"), required=PRODUCTION)
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "tidings",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Celery -------------------------------------------------------------------------
+CELERY_BROKER_URL = env_url("CELERY_BROKER_URL", REDIS_URL, schemes=("redis", "rediss", "amqp"))
+# Without a broker the demo runs every task in-process, synchronously.
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "transactional"
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1800, minimum=60)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30
+# With acks_late, Redis re-delivers a task that is not acknowledged within the
+# visibility timeout. It must exceed the longest task (the hard time limit above),
+# or a slow task would run twice; tasks are idempotent, so a re-delivery after a
+# worker crash is safe.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=CELERY_TASK_TIME_LIMIT + 60),
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Mail ---------------------------------------------------------------------------
+# MAILER picks the transport: "outbox" (the demo page /dev/outbox/), "smtp", or the
+# name of any django-anymail ESP module ("amazon_ses", "mailgun", "postmark", ...).
+MAILER = env_str("MAILER", "outbox" if DEBUG else "", required=PRODUCTION).lower()
+if MAILER == "outbox":
+    _mailer = {"BACKEND": "subscriptions.outbox.OutboxBackend", "OPTIONS": {"directory": str(VAR_DIR / "outbox")}}
+elif MAILER == "smtp":
+    _mailer = {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": env_str("SMTP_HOST", required=True),
+            "port": env_int("SMTP_PORT", 587, minimum=1),
+            "username": env_str("SMTP_USERNAME"),
+            "password": env_str("SMTP_PASSWORD"),
+            "use_tls": env_bool("SMTP_USE_TLS", default=True),
+            "use_ssl": env_bool("SMTP_USE_SSL", default=False),
+            "timeout": env_int("SMTP_TIMEOUT", 30, minimum=1),
+        },
+    }
+else:
+    _mailer = {"BACKEND": f"anymail.backends.{MAILER}.EmailBackend"}
+MAILERS = {"default": _mailer}
+
+# django-anymail reads its ESP credentials from this dict; every ANYMAIL_* variable
+# lands here without its prefix (ANYMAIL_MAILGUN_API_KEY -> MAILGUN_API_KEY), so any
+# ESP can be configured without code changes.
+ANYMAIL = {key.removeprefix("ANYMAIL_"): value for key, value in os.environ.items() if key.startswith("ANYMAIL_")}
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Tidings <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Security -----------------------------------------------------------------------
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    # A nonce'd <style> carries the campaign's brand colour; no inline style attributes.
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "object-src": [CSP.NONE],
+}
+SECURE_REFERRER_POLICY = "no-referrer"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+if PRODUCTION:
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
+    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=True)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# The header a trusted reverse proxy sets to the client address, e.g.
+# "X-Forwarded-For". Empty means REMOTE_ADDR is the client (no proxy trusted).
+TRUSTED_PROXY_HEADER = env_str("TRUSTED_PROXY_HEADER", "")
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1, minimum=1)
+if env_str("SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = (env_str("SECURE_PROXY_SSL_HEADER"), "https")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# --- Static files -------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+# GOV.UK Frontend comes from npm (`npm ci`, run by the Makefile) and is served as-is.
+STATICFILES_DIRS = [BASE_DIR / "static", ("govuk", BASE_DIR / "node_modules" / "govuk-frontend" / "dist" / "govuk")]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        # Hashed names need `collectstatic` first; the test suite and the demo skip that.
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if env_bool("STATIC_MANIFEST", default=PRODUCTION)
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# --- Internationalisation -----------------------------------------------------------
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = env_str("TIME_ZONE", "Europe/London")
+USE_I18N = True
+USE_TZ = True
+
+# --- Sending ------------------------------------------------------------------------
+SEND_RATE_PER_SECOND = env_float("SEND_RATE_PER_SECOND", 50.0, minimum=0.1)
+SEND_BATCH_SIZE = env_int("SEND_BATCH_SIZE", 500, minimum=1)
+TRACKING_ENABLED = env_bool("TRACKING_ENABLED", default=True)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_choice("LOG_LEVEL", "info", choices=("debug", "info", "warning", "error")).upper()},
+}

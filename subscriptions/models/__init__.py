@@ -1,0 +1,19 @@
+from subscriptions.models.campaigns import Campaign, PrivacyNotice, SignupForm, Topic
+from subscriptions.models.ledger import AuditEvent, ConsentEvent, DailyStat
+from subscriptions.models.mailings import Delivery, Mailing
+from subscriptions.models.subscribers import Subscriber, Subscription, Suppression
+
+__all__ = [
+    "AuditEvent",
+    "Campaign",
+    "ConsentEvent",
+    "DailyStat",
+    "Delivery",
+    "Mailing",
+    "PrivacyNotice",
+    "SignupForm",
+    "Subscriber",
+    "Subscription",
+    "Suppression",
+    "Topic",
+]

@@ -1,0 +1,107 @@
+"""Records kept about what happened: consent evidence, staff audit, aggregate counts."""
+
+from django.conf import settings
+from django.db import models
+
+from subscriptions.models.campaigns import Campaign, PrivacyNotice, SignupForm, Topic
+from subscriptions.models.subscribers import Subscriber
+
+
+class ConsentEvent(models.Model):
+    """Append-only evidence of consent: who, when, what they were shown, how they said it.
+
+    Erased with the person: once consent is withdrawn and the data gone, the
+    evidence is no longer needed and the aggregate counts are what remains.
+    """
+
+    class Kind(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        CONFIRMED = "confirmed", "Confirmed"
+        CHANGED = "changed", "Changed"
+        RECONFIRMED = "reconfirmed", "Reconfirmed"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    class Source(models.TextChoices):
+        PAGE = "page", "Sign-up page"
+        EMBED = "embed", "Embedded form"
+        API = "api", "API"
+        IMPORT = "import", "Import"
+        EMAIL = "email", "Email link or reply"
+        PREFERENCES = "preferences", "Preference centre"
+        ESP = "esp", "Email provider event"
+        ADMIN = "admin", "Staff"
+        SYSTEM = "system", "Automatic"
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="consent_events")
+    kind = models.CharField(max_length=12, choices=Kind)
+    source = models.CharField(max_length=12, choices=Source)
+    created_at = models.DateTimeField(auto_now_add=True)
+    form = models.ForeignKey(SignupForm, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    privacy_notice = models.ForeignKey(
+        PrivacyNotice, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Topic ids chosen (requested/confirmed/changed) or ended (withdrawn).
+    topic_ids = models.JSONField(default=list, blank=True)
+    # Non-personal detail, e.g. {"reason": "one_click"} or the new email's pending change.
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["subscriber", "kind"], name="consent_subscriber_kind")]
+
+    def __str__(self) -> str:
+        return f"consent event {self.pk} ({self.kind})"
+
+
+class AuditEvent(models.Model):
+    """A staff action. Holds ids only, never personal data."""
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=40)
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    target_type = models.CharField(max_length=40)
+    target_id = models.BigIntegerField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["target_type", "target_id"], name="audit_target")]
+
+    def __str__(self) -> str:
+        return f"{self.action} on {self.target_type} {self.target_id}"
+
+
+class DailyStat(models.Model):
+    """Aggregate count per campaign, topic (or none) and day. Survives every erasure."""
+
+    class Metric(models.TextChoices):
+        SIGNUPS = "signups", "Sign-ups requested"
+        CONFIRMATIONS = "confirmations", "Confirmations"
+        WITHDRAWALS = "withdrawals", "Withdrawals"
+        ERASURES = "erasures", "Erasures"
+        SENDS = "sends", "Emails sent"
+        BOUNCES = "bounces", "Bounces"
+        COMPLAINTS = "complaints", "Complaints"
+        LAPSES = "lapses", "Lapsed at reconfirmation"
+        EXPIRED = "expired", "Unconfirmed sign-ups expired"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="daily_stats")
+    topic = models.ForeignKey(Topic, null=True, blank=True, on_delete=models.CASCADE, related_name="daily_stats")
+    day = models.DateField()
+    metric = models.CharField(max_length=16, choices=Metric)
+    # Sub-division of a metric, e.g. the withdrawal reason ("one_click", "complaint").
+    reason = models.CharField(max_length=24, blank=True, default="")
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "topic", "day", "metric", "reason"],
+                nulls_distinct=False,
+                name="daily_stat_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.metric}: {self.count}"

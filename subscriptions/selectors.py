@@ -1,0 +1,26 @@
+"""Read queries shared by several views and services."""
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from subscriptions.models import Campaign, PrivacyNotice, SignupForm
+
+
+def campaigns_public() -> QuerySet[Campaign]:
+    return Campaign.objects.filter(status=Campaign.Status.ACTIVE)
+
+
+def campaign_get_public(*, slug: str) -> Campaign:
+    """The active campaign with this slug, or 404: ended campaigns take no sign-ups."""
+    try:
+        return campaigns_public().get(slug=slug)
+    except Campaign.DoesNotExist:
+        raise Http404("No such campaign") from None
+
+
+def signup_forms_current(*, campaign: Campaign) -> QuerySet[SignupForm]:
+    return campaign.forms.filter(is_current=True).order_by("slug")
+
+
+def privacy_notice_current(*, campaign: Campaign) -> PrivacyNotice | None:
+    return campaign.privacy_notices.order_by("-version").first()
