@@ -1,0 +1,20 @@
+"""Celery entry points: take ids, call one service. The database is the record.
+
+Each task is idempotent (acks_late may deliver it twice) and names its queue:
+`transactional` for one person's mail and data, `bulk` for mailings and sweeps.
+"""
+
+from celery import shared_task
+
+from subscriptions.services import withdrawal
+
+
+@shared_task(
+    name="subscriptions.erase_subscriber",
+    queue="transactional",
+    autoretry_for=(ConnectionError, TimeoutError),
+    retry_backoff=True,
+    max_retries=5,
+)
+def erase_subscriber(subscriber_id: int, reason: str) -> None:
+    withdrawal.subscriber_erase(subscriber_id=subscriber_id, reason=withdrawal.WithdrawalReason(reason))

@@ -1,0 +1,115 @@
+"""Every link token: make and verify. Nothing else builds or checks a token.
+
+Two families:
+
+* Signed, expiring tokens (Django signing, salted and timestamped) for one-off
+  confirmations: a sign-up, an email change. They name the ConsentEvent that asked,
+  and are single use through the state change that confirming causes, never by
+  trusting the token alone.
+* Link tokens for manage, unsubscribe and reconfirm links: an HMAC over
+  (purpose, subscriber id, link_key), 128 bits, URL-safe and without expiry, so an
+  unsubscribe link in a year-old email still works. Rotating `Subscriber.link_key`
+  revokes them all.
+
+Never log a token or a URL that carries one.
+"""
+
+import base64
+import hmac
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+from django.conf import settings
+from django.core import signing
+from django.utils.crypto import salted_hmac
+
+from subscriptions.models import Subscriber
+
+LINK_MAC_BYTES = 16  # 128 bits
+
+
+class LinkPurpose(StrEnum):
+    MANAGE = "manage"
+    UNSUBSCRIBE = "unsubscribe"
+    RECONFIRM = "reconfirm"
+
+
+class ConfirmPurpose(StrEnum):
+    SIGNUP = "signup"
+    EMAIL_CHANGE = "email-change"
+
+
+class TokenInvalid(Exception):
+    """Tampered, truncated, foreign or revoked: the caller shows one generic page."""
+
+
+class TokenExpired(TokenInvalid):
+    """Genuine but too old: the caller may offer to start again."""
+
+
+@dataclass(frozen=True)
+class ConfirmClaim:
+    subscriber_id: int
+    event_id: int
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _link_mac(purpose: LinkPurpose, subscriber_id: int, link_key: str, secret: str) -> str:
+    digest = salted_hmac(f"tidings.link.{purpose}", f"{subscriber_id}:{link_key}", secret=secret, algorithm="sha256")
+    return _b64(digest.digest()[:LINK_MAC_BYTES])
+
+
+def make_link_token(*, purpose: LinkPurpose, subscriber: Subscriber) -> str:
+    return f"{subscriber.pk}.{_link_mac(purpose, subscriber.pk, subscriber.link_key, settings.SECRET_KEY)}"
+
+
+def link_token_subscriber_id(*, token: str) -> int:
+    """The subscriber id a link token claims; unverified until `check_link_token`."""
+    head, _, mac = token.partition(".")
+    if not head.isdigit() or len(head) > 18 or not mac:
+        raise TokenInvalid
+    return int(head)
+
+
+def check_link_token(*, purpose: LinkPurpose, token: str, subscriber: Subscriber) -> None:
+    if link_token_subscriber_id(token=token) != subscriber.pk:
+        raise TokenInvalid
+    mac = token.partition(".")[2]
+    # Old secrets still verify after a SECRET_KEY rotation, so links in sent mail keep working.
+    for secret in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]:
+        if hmac.compare_digest(mac, _link_mac(purpose, subscriber.pk, subscriber.link_key, secret)):
+            return
+    raise TokenInvalid
+
+
+def subscriber_for_link_token(*, purpose: LinkPurpose, token: str) -> Subscriber:
+    """The subscriber a genuine link token belongs to, or TokenInvalid (also when erased)."""
+    subscriber_id = link_token_subscriber_id(token=token)
+    subscriber = Subscriber.objects.select_related("campaign").filter(pk=subscriber_id).first()
+    if subscriber is None:
+        raise TokenInvalid
+    check_link_token(purpose=purpose, token=token, subscriber=subscriber)
+    return subscriber
+
+
+def make_confirm_token(*, purpose: ConfirmPurpose, subscriber_id: int, event_id: int, valid_days: int) -> str:
+    # The expiry travels inside the signed payload, because how long a link lives is
+    # the campaign's choice and is known when the link is made.
+    expires = int(time.time()) + valid_days * 86400
+    return signing.dumps({"s": subscriber_id, "e": event_id, "x": expires}, salt=f"tidings.confirm.{purpose}")
+
+
+def read_confirm_token(*, purpose: ConfirmPurpose, token: str) -> ConfirmClaim:
+    try:
+        payload = signing.loads(token, salt=f"tidings.confirm.{purpose}")
+        claim = ConfirmClaim(subscriber_id=int(payload["s"]), event_id=int(payload["e"]))
+        expires = int(payload["x"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        raise TokenInvalid from None
+    if time.time() > expires:
+        raise TokenExpired
+    return claim
