@@ -1,12 +1,14 @@
 """People and what they hear about: subscribers, subscriptions, suppressions."""
 
 import secrets
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
+from subscriptions.addresses import email_hmac
 from subscriptions.models.campaigns import Campaign, Topic
 
 
@@ -24,6 +26,9 @@ class Subscriber(models.Model):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="subscribers")
     email = models.EmailField(max_length=254)
+    # Keyed hash of `email`, the same value a Suppression holds, so sending can anti-join
+    # suppressions in one set-based statement (SQL cannot compute the keyed hash itself).
+    email_hmac = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
     first_name = models.CharField(max_length=100, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=12, choices=Status, default=Status.PENDING)
@@ -59,6 +64,15 @@ class Subscriber(models.Model):
 
     def __str__(self) -> str:
         return f"subscriber {self.pk}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Kept in step with the address on every save; code that changes `email` with
+        # QuerySet.update() or bulk_create() must set `email_hmac` itself.
+        self.email_hmac = email_hmac(self.email) if self.email else ""
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "email" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "email_hmac"}
+        super().save(*args, **kwargs)
 
     @property
     def is_active(self) -> bool:
