@@ -8,6 +8,7 @@ carries mailing batches and housekeeping.
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -16,3 +17,14 @@ app = Celery("tidings")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = (Queue("transactional"), Queue("bulk"))
 app.autodiscover_tasks()
+
+# Periodic sweeps. Each expires after one period: if workers were down, beat's backlog
+# of identical runs is dropped instead of running back to back when they return.
+# Run exactly one beat process per deployment.
+app.conf.beat_schedule = {
+    "expire-pending-signups": {
+        "task": "subscriptions.expire_pending_signups",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 15 * 60},
+    },
+}

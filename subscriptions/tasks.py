@@ -6,7 +6,7 @@ Each task is idempotent (acks_late may deliver it twice) and names its queue:
 
 from celery import shared_task
 
-from subscriptions.services import withdrawal
+from subscriptions.services import retention, withdrawal
 
 
 @shared_task(
@@ -18,3 +18,10 @@ from subscriptions.services import withdrawal
 )
 def erase_subscriber(subscriber_id: int, reason: str) -> None:
     withdrawal.subscriber_erase(subscriber_id=subscriber_id, reason=withdrawal.WithdrawalReason(reason))
+
+
+# Beat runs this every 15 minutes (config/celery.py); a failed run is simply retried
+# by the next one, so it has no retries of its own.
+@shared_task(name="subscriptions.expire_pending_signups", queue="bulk", max_retries=0)
+def expire_pending_signups() -> int:
+    return retention.pending_signups_expire()
