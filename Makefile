@@ -58,15 +58,16 @@ assets: node_modules/.installed
 
 # With DATABASE_URL and REDIS_URL set, run the full stack (web, worker, beat) under
 # honcho; otherwise the embedded demo: SQLite in var/, tasks in-process, mail to
-# /dev/outbox/.
+# /dev/outbox/. Both create the demo staff user: `make run` is a local run (production
+# runs the container image, whose entrypoint never does), hence --force with DEBUG off.
 run: install
 	@if [ -n "$$DATABASE_URL" ] && [ -n "$$REDIS_URL" ]; then \
 		set -e; \
 		$(PY) manage.py migrate --noinput; \
 		$(PY) manage.py collectstatic --noinput --verbosity 0; \
 		$(PY) manage.py load_presets; \
-		$(PY) manage.py create_demo_user; \
-		PORT=$(PORT) HOST=$(HOST) exec $(VENV)/bin/honcho start -f Procfile; \
+		$(PY) manage.py create_demo_user --force; \
+		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" PORT=$(PORT) HOST=$(HOST) exec $(VENV)/bin/honcho start -f Procfile; \
 	else \
 		set -e; \
 		export DEBUG=$${DEBUG:-true}; \
