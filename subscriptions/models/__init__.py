@@ -2,6 +2,7 @@ from subscriptions.models.campaigns import Campaign, PrivacyNotice, SignupForm, 
 from subscriptions.models.ledger import AuditEvent, ConsentEvent, DailyStat
 from subscriptions.models.mailings import Delivery, Mailing
 from subscriptions.models.subscribers import Subscriber, Subscription, Suppression
+from subscriptions.models.webhooks import LinkClickCount, WebhookEvent
 
 __all__ = [
     "AuditEvent",
@@ -9,6 +10,7 @@ __all__ = [
     "ConsentEvent",
     "DailyStat",
     "Delivery",
+    "LinkClickCount",
     "Mailing",
     "PrivacyNotice",
     "SignupForm",
@@ -16,4 +18,5 @@ __all__ = [
     "Subscription",
     "Suppression",
     "Topic",
+    "WebhookEvent",
 ]
