@@ -223,9 +223,28 @@ TIME_ZONE = env_str("TIME_ZONE", "Europe/London")
 USE_I18N = True
 USE_TZ = True
 
+# --- Sign-up abuse defences -----------------------------------------------------------
+SIGNUP_LIMIT_PER_IP_PER_MINUTE = env_int("SIGNUP_LIMIT_PER_IP_PER_MINUTE", 10, minimum=1)
+SIGNUP_LIMIT_PER_IP_PER_HOUR = env_int("SIGNUP_LIMIT_PER_IP_PER_HOUR", 60, minimum=1)
+SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR = env_int("SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR", 5, minimum=1)
+CONFIRMATION_EMAIL_WINDOW_SECONDS = env_int("CONFIRMATION_EMAIL_WINDOW_SECONDS", 300, minimum=1)
+CONFIRMATION_EMAILS_PER_WEEK = env_int("CONFIRMATION_EMAILS_PER_WEEK", 5, minimum=1)
+CONFIRMATION_EMAILS_PER_HOUR = env_int("CONFIRMATION_EMAILS_PER_HOUR", 5000, minimum=1)
+SIGNUP_MIN_FILL_SECONDS = env_float("SIGNUP_MIN_FILL_SECONDS", 2.0, minimum=0)
+API_LIMIT_PER_KEY_PER_MINUTE = env_int("API_LIMIT_PER_KEY_PER_MINUTE", 600, minimum=1)
+
 # --- Sending ------------------------------------------------------------------------
 SEND_RATE_PER_SECOND = env_float("SEND_RATE_PER_SECOND", 50.0, minimum=0.1)
 SEND_BATCH_SIZE = env_int("SEND_BATCH_SIZE", 500, minimum=1)
+# Tokens the shared bucket may hold: how far a burst may run ahead of the rate.
+SEND_RATE_BURST = env_int("SEND_RATE_BURST", max(int(SEND_RATE_PER_SECOND), 1), minimum=1)
+# Send tasks working on one mailing at once (each claims its own batches).
+SEND_PARALLELISM = env_int("SEND_PARALLELISM", 2, minimum=1)
+# A claim older than this is presumed lost with its worker: its deliveries become
+# `unknown` and are never resent automatically.
+SEND_LEASE_SECONDS = env_int("SEND_LEASE_SECONDS", 900, minimum=60)
+# Quick retries of one message after a 5xx or a timeout before it is marked failed.
+SEND_RETRIES = env_int("SEND_RETRIES", 3, minimum=0)
 TRACKING_ENABLED = env_bool("TRACKING_ENABLED", default=True)
 
 LOGGING = {

@@ -18,6 +18,18 @@ def campaign_get_public(*, slug: str) -> Campaign:
         raise Http404("No such campaign") from None
 
 
+def signup_form_get(*, campaign_slug: str, form_slug: str) -> SignupForm:
+    """The current version of a form, of any campaign status (the view refuses ended ones)."""
+    form = (
+        SignupForm.objects.select_related("campaign")
+        .filter(campaign__slug=campaign_slug, slug=form_slug, is_current=True)
+        .first()
+    )
+    if form is None:
+        raise Http404("No such form")
+    return form
+
+
 def signup_forms_current(*, campaign: Campaign) -> QuerySet[SignupForm]:
     return campaign.forms.filter(is_current=True).order_by("slug")
 

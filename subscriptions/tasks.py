@@ -6,7 +6,7 @@ Each task is idempotent (acks_late may deliver it twice) and names its queue:
 
 from celery import shared_task
 
-from subscriptions.services import retention, withdrawal
+from subscriptions.services import retention, signup_emails, withdrawal
 
 
 @shared_task(
@@ -25,3 +25,25 @@ def erase_subscriber(subscriber_id: int, reason: str) -> None:
 @shared_task(name="subscriptions.expire_pending_signups", queue="bulk", max_retries=0)
 def expire_pending_signups() -> int:
     return retention.pending_signups_expire()
+
+
+@shared_task(
+    name="subscriptions.send_signup_confirmation",
+    queue="transactional",
+    autoretry_for=(ConnectionError, TimeoutError, OSError),
+    retry_backoff=True,
+    max_retries=5,
+)
+def send_signup_confirmation(event_id: int) -> None:
+    signup_emails.signup_confirmation_send(event_id=event_id)
+
+
+@shared_task(
+    name="subscriptions.send_welcome",
+    queue="transactional",
+    autoretry_for=(ConnectionError, TimeoutError, OSError),
+    retry_backoff=True,
+    max_retries=5,
+)
+def send_welcome(subscriber_id: int, topic_ids: list[int]) -> None:
+    signup_emails.welcome_send(subscriber_id=subscriber_id, topic_ids=topic_ids)

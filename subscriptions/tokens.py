@@ -45,11 +45,16 @@ class TokenInvalid(Exception):
 
 
 class TokenExpired(TokenInvalid):
-    """Genuine but too old: the caller may offer to start again."""
+    """Genuine but too old: the caller may offer to start again on the campaign's page."""
+
+    def __init__(self, campaign_id: int | None = None) -> None:
+        super().__init__()
+        self.campaign_id = campaign_id
 
 
 @dataclass(frozen=True)
 class ConfirmClaim:
+    campaign_id: int
     subscriber_id: int
     event_id: int
 
@@ -64,7 +69,12 @@ def _link_mac(purpose: LinkPurpose, subscriber_id: int, link_key: str, secret: s
 
 
 def make_link_token(*, purpose: LinkPurpose, subscriber: Subscriber) -> str:
-    return f"{subscriber.pk}.{_link_mac(purpose, subscriber.pk, subscriber.link_key, settings.SECRET_KEY)}"
+    return make_link_token_for(purpose=purpose, subscriber_id=subscriber.pk, link_key=subscriber.link_key)
+
+
+def make_link_token_for(*, purpose: LinkPurpose, subscriber_id: int, link_key: str) -> str:
+    """The same token from raw values, for bulk sending, which never loads Subscriber models."""
+    return f"{subscriber_id}.{_link_mac(purpose, subscriber_id, link_key, settings.SECRET_KEY)}"
 
 
 def link_token_subscriber_id(*, token: str) -> int:
@@ -96,20 +106,26 @@ def subscriber_for_link_token(*, purpose: LinkPurpose, token: str) -> Subscriber
     return subscriber
 
 
-def make_confirm_token(*, purpose: ConfirmPurpose, subscriber_id: int, event_id: int, valid_days: int) -> str:
+def make_confirm_token(
+    *, purpose: ConfirmPurpose, campaign_id: int, subscriber_id: int, event_id: int, valid_days: int
+) -> str:
     # The expiry travels inside the signed payload, because how long a link lives is
-    # the campaign's choice and is known when the link is made.
+    # the campaign's choice and is known when the link is made. The campaign id lets an
+    # expired link point back to the campaign after the pending sign-up is deleted.
     expires = int(time.time()) + valid_days * 86400
-    return signing.dumps({"s": subscriber_id, "e": event_id, "x": expires}, salt=f"tidings.confirm.{purpose}")
+    payload = {"c": campaign_id, "s": subscriber_id, "e": event_id, "x": expires}
+    return signing.dumps(payload, salt=f"tidings.confirm.{purpose}")
 
 
 def read_confirm_token(*, purpose: ConfirmPurpose, token: str) -> ConfirmClaim:
     try:
         payload = signing.loads(token, salt=f"tidings.confirm.{purpose}")
-        claim = ConfirmClaim(subscriber_id=int(payload["s"]), event_id=int(payload["e"]))
+        claim = ConfirmClaim(
+            campaign_id=int(payload["c"]), subscriber_id=int(payload["s"]), event_id=int(payload["e"])
+        )
         expires = int(payload["x"])
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         raise TokenInvalid from None
     if time.time() > expires:
-        raise TokenExpired
+        raise TokenExpired(campaign_id=payload.get("c"))
     return claim

@@ -1,12 +1,17 @@
 from django.conf import settings
 from django.urls import path
 
-from subscriptions.views import health, public
+from subscriptions.views import api, health, public, signup
 
 urlpatterns = [
     path("", public.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
     path("c/<slug:campaign_slug>/", public.campaign_landing, name="campaign-landing"),
+    path("c/<slug:campaign_slug>/check-your-email/", signup.check_email, name="signup-check-email"),
+    path("c/<slug:campaign_slug>/<slug:form_slug>/", signup.signup_page, name="signup"),
+    path("c/<slug:campaign_slug>/<slug:form_slug>/embed/", signup.signup_embed, name="signup-embed"),
+    path("confirm/<str:token>/", signup.confirm, name="signup-confirm"),
+    path("api/v1/campaigns/<slug:campaign_slug>/signups", api.signup_create, name="api-signup"),
 ]
 
 if settings.DEBUG:

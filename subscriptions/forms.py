@@ -1,0 +1,111 @@
+"""Public forms. The sign-up form is built from a SignupForm version and its campaign."""
+
+import re
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from subscriptions.models import SignupForm, Topic
+
+# Control characters (CR/LF above all: header injection) and markup characters.
+_UNSAFE_TEXT = re.compile(r"[\x00-\x1f\x7f<>]")
+
+# Keys every sign-up POST may carry besides the campaign's declared fields.
+_BASE_KEYS = {"email", "first_name", "topics", "consent", "website", "stamp", "next", "csrfmiddlewaretoken"}
+
+
+def validate_plain_text(value: str) -> None:
+    if _UNSAFE_TEXT.search(value):
+        raise ValidationError("Use letters, numbers and punctuation only: no line breaks or the characters < and >.")
+
+
+class PlainTextField(forms.CharField):
+    default_validators = [validate_plain_text]
+
+
+def _extra_field(spec: dict[str, Any]) -> forms.Field:
+    common: dict[str, Any] = {"label": spec["label"], "help_text": spec.get("hint", ""), "required": spec["required"]}
+    choices = [tuple(choice) for choice in spec.get("choices", [])]
+    if spec["type"] == "choice":
+        return forms.ChoiceField(choices=[("", "Select an option"), *choices], **common)
+    if spec["type"] == "multichoice":
+        return forms.MultipleChoiceField(choices=choices, widget=forms.CheckboxSelectMultiple, **common)
+    return PlainTextField(max_length=spec.get("max_length") or 200, strip=True, **common)
+
+
+def _topic_label(topic: Topic) -> str:
+    return f"{topic.name} ({topic.public_status})" if topic.public_status else topic.name
+
+
+class SignupFormFields(forms.Form):
+    """Fields are added per SignupForm in __init__; the order is the page's order."""
+
+    email = forms.EmailField(
+        label="Email address",
+        max_length=254,
+        error_messages={
+            "required": "Enter your email address",
+            "invalid": "Enter an email address in the correct format, like name@example.com",
+            "max_length": "Email address must be 254 characters or fewer",
+        },
+    )
+    # A field people never see; bots that fill every input fill this too.
+    website = forms.CharField(required=False, label="Leave this field empty")
+    stamp = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, signup_form: SignupForm, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.signup_form = signup_form
+        campaign = signup_form.campaign
+        self.offered_topics = list(signup_form.topics.filter(archived=False).order_by("position", "name"))
+        if signup_form.ask_first_name:
+            self.fields["first_name"] = PlainTextField(
+                label="First name",
+                max_length=100,
+                required=signup_form.first_name_required,
+                error_messages={"required": "Enter your first name"},
+            )
+        if len(self.offered_topics) > 1:
+            self.fields["topics"] = forms.MultipleChoiceField(
+                label="What do you want to hear about?",
+                choices=[(topic.slug, _topic_label(topic)) for topic in self.offered_topics],
+                help_text="Select all that apply.",
+                widget=forms.CheckboxSelectMultiple,
+                error_messages={
+                    "required": "Select at least one topic",
+                    "invalid_choice": "Select topics from the list",
+                },
+            )
+        self.declared = {spec["name"]: spec for spec in campaign.extra_fields if spec["name"] in signup_form.fields}
+        for name, spec in self.declared.items():
+            self.fields[name] = _extra_field(spec)
+        self.fields["consent"] = forms.BooleanField(
+            label=signup_form.consent_wording,
+            error_messages={"required": "Confirm that you agree, to sign up"},
+        )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        unknown = sorted(set(self.data.keys()) - _BASE_KEYS - set(self.declared)) if self.data else []
+        if unknown:
+            raise ValidationError(f"This form does not collect: {', '.join(unknown)}.")
+        return cleaned
+
+    def extra_fields(self) -> list[dict[str, Any]]:
+        """The campaign's own fields with their kind, so the template picks the component."""
+        return [{"field": self[name], "type": spec["type"]} for name, spec in self.declared.items()]
+
+    def chosen_topics(self) -> list[Topic]:
+        if "topics" not in self.fields:
+            return self.offered_topics
+        chosen = set(self.cleaned_data["topics"])
+        return [topic for topic in self.offered_topics if topic.slug in chosen]
+
+    def attributes(self) -> dict[str, Any]:
+        values = {name: self.cleaned_data.get(name) for name in self.declared}
+        return {name: value for name, value in values.items() if value not in (None, "", [])}
+
+
+class ConfirmForm(forms.Form):
+    """An empty form: the Confirm and Unsubscribe pages POST it, because GETs never act."""

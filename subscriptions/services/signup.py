@@ -1,0 +1,158 @@
+"""Double opt-in: a sign-up request, its confirmation email, and the confirmation.
+
+Nothing a person asks for on a form takes effect until the inbox owner confirms: a
+new address becomes active, and an active address gains topics (or a corrected
+name), only through the link mailed to it. Every path does the same visible thing,
+so the page never reveals whether an address was new, pending, active or gone.
+"""
+
+from enum import StrEnum
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from subscriptions import abuse, selectors
+from subscriptions.addresses import email_hmac, normalise_email
+from subscriptions.models import ConsentEvent, SignupForm, Subscriber, Subscription, Suppression, Topic
+from subscriptions.services.stats import stat_increment
+
+
+class RequestVariant(StrEnum):
+    NEW = "new"  # confirm a new (or pending, or withdrawn) subscription
+    ADD_TOPICS = "add_topics"  # an active subscriber asked for more
+    ALREADY = "already"  # an active subscriber asked for nothing new: remind them
+
+
+class CampaignClosed(Exception):
+    """The campaign has ended: it takes no sign-ups and confirms none."""
+
+
+def signup_request(
+    *,
+    form: SignupForm,
+    email: str,
+    first_name: str,
+    topics: list[Topic],
+    attributes: dict[str, Any],
+    source: ConsentEvent.Source,
+) -> None:
+    """Record a request and queue the confirmation email. Raises abuse.RateLimited
+    (having changed nothing) when the address has had enough mail for now."""
+    campaign = form.campaign
+    if not campaign.is_active:
+        raise CampaignClosed
+    email = normalise_email(email)
+    abuse.check_address(campaign_id=campaign.pk, email=email)
+    abuse.claim_confirmation_email(campaign_id=campaign.pk, email=email)
+    notice = selectors.privacy_notice_current(campaign=campaign)
+    with transaction.atomic():
+        subscriber, created = Subscriber.objects.select_for_update().get_or_create(
+            campaign=campaign,
+            email__iexact=email,
+            defaults={"email": email, "first_name": first_name, "attributes": attributes},
+        )
+        variant = _variant(subscriber, topics)
+        if not created and not subscriber.is_active:
+            # Unconfirmed details may be replaced by anyone; they only matter once confirmed.
+            subscriber.first_name, subscriber.attributes = first_name, attributes
+            subscriber.save(update_fields=["first_name", "attributes"])
+        event = ConsentEvent.objects.create(
+            subscriber=subscriber,
+            kind=ConsentEvent.Kind.REQUESTED,
+            source=source,
+            form=form,
+            privacy_notice=notice,
+            topic_ids=[topic.pk for topic in topics],
+            details={"variant": str(variant), "first_name": first_name, "attributes": attributes},
+        )
+        stat_increment(campaign_id=campaign.pk, metric="signups")
+        transaction.on_commit(lambda: _queue_confirmation(event.pk))
+
+
+def _variant(subscriber: Subscriber, topics: list[Topic]) -> RequestVariant:
+    if not subscriber.is_active:
+        return RequestVariant.NEW
+    open_ids = set(subscriber.subscriptions.filter(ended_at__isnull=True).values_list("topic_id", flat=True))
+    return RequestVariant.ADD_TOPICS if {t.pk for t in topics} - open_ids else RequestVariant.ALREADY
+
+
+def _queue_confirmation(event_id: int) -> None:
+    from subscriptions.tasks import send_signup_confirmation
+
+    send_signup_confirmation.delay(event_id)
+
+
+def signup_confirm(*, subscriber_id: int, event_id: int) -> Subscriber | None:
+    """Apply a confirmed request. Returns the subscriber, or None when the request is
+    unknown, was for someone else, or no longer applies. Confirming twice (even
+    concurrently: the row lock serialises it) records one confirmation."""
+    now = timezone.now()
+    with transaction.atomic():
+        subscriber = (
+            Subscriber.objects.select_for_update(of=("self",))
+            .select_related("campaign")
+            .filter(pk=subscriber_id)
+            .first()
+        )
+        if subscriber is None or not subscriber.campaign.is_active:
+            return None
+        request = subscriber.consent_events.filter(pk=event_id, kind=ConsentEvent.Kind.REQUESTED).first()
+        if request is None:
+            return None
+        if subscriber.consent_events.filter(kind=ConsentEvent.Kind.CONFIRMED, details__request_id=event_id).exists():
+            return subscriber if subscriber.is_active else None
+        newly_active = not subscriber.is_active
+        _activate(subscriber, request, now)
+        topic_ids = _open_subscriptions(subscriber, request)
+        ConsentEvent.objects.create(
+            subscriber=subscriber,
+            kind=ConsentEvent.Kind.CONFIRMED,
+            source=ConsentEvent.Source.EMAIL,
+            form=request.form,
+            privacy_notice=request.privacy_notice,
+            topic_ids=topic_ids,
+            details={"request_id": request.pk},
+        )
+        _count_confirmation(subscriber, topic_ids, newly_active)
+        transaction.on_commit(lambda: _queue_welcome(subscriber.pk, topic_ids))
+    return subscriber
+
+
+def _activate(subscriber: Subscriber, request: ConsentEvent, now: Any) -> None:
+    subscriber.first_name = request.details.get("first_name", subscriber.first_name)
+    subscriber.attributes = {**subscriber.attributes, **request.details.get("attributes", {})}
+    if not subscriber.is_active:
+        subscriber.status = Subscriber.Status.ACTIVE
+        subscriber.confirmed_at = subscriber.confirmed_at or now
+        subscriber.withdrawn_at = None
+        subscriber.erasure_due_at = None
+    subscriber.last_confirmed_at = now
+    subscriber.save()
+    # A fresh double opt-in is the one thing that lifts an earlier suppression.
+    Suppression.objects.filter(campaign_id=subscriber.campaign_id, email_hmac=email_hmac(subscriber.email)).delete()
+
+
+def _open_subscriptions(subscriber: Subscriber, request: ConsentEvent) -> list[int]:
+    wanted = Topic.objects.filter(campaign_id=subscriber.campaign_id, pk__in=request.topic_ids, archived=False)
+    open_ids = set(subscriber.subscriptions.filter(ended_at__isnull=True).values_list("topic_id", flat=True))
+    new_ids = [topic.pk for topic in wanted if topic.pk not in open_ids]
+    source = request.source if request.source in Subscription.Source.values else Subscription.Source.PAGE
+    Subscription.objects.bulk_create(
+        [Subscription(subscriber=subscriber, topic_id=topic_id, source=source) for topic_id in new_ids],
+        ignore_conflicts=True,
+    )
+    return new_ids
+
+
+def _count_confirmation(subscriber: Subscriber, topic_ids: list[int], newly_active: bool) -> None:
+    if newly_active:
+        stat_increment(campaign_id=subscriber.campaign_id, metric="confirmations")
+    for topic_id in topic_ids:
+        stat_increment(campaign_id=subscriber.campaign_id, topic_id=topic_id, metric="confirmations")
+
+
+def _queue_welcome(subscriber_id: int, topic_ids: list[int]) -> None:
+    from subscriptions.tasks import send_welcome
+
+    send_welcome.delay(subscriber_id, topic_ids)

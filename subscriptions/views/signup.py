@@ -1,0 +1,127 @@
+"""Sign-up: our own page, the cross-site embedded form, and the confirmation link.
+
+Every accepted submission ends on the same "check your email" page whatever the
+address's state, so the page never tells anyone whether an address is subscribed.
+"""
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from subscriptions import abuse, selectors
+from subscriptions.forms import ConfirmForm, SignupFormFields
+from subscriptions.models import Campaign, ConsentEvent, SignupForm
+from subscriptions.services import signup
+from subscriptions.tokens import ConfirmPurpose, TokenExpired, TokenInvalid, read_confirm_token
+
+
+def rate_limited(request: HttpRequest) -> HttpResponse:
+    response = render(request, "subscriptions/rate_limited.html", status=429)
+    response["Retry-After"] = "300"
+    return response
+
+
+def campaign_closed(request: HttpRequest, campaign: Campaign) -> HttpResponse:
+    return render(request, "subscriptions/campaign_closed.html", {"campaign": campaign}, status=410)
+
+
+def _render_form(request: HttpRequest, form: SignupFormFields, status: int = 200) -> HttpResponse:
+    signup_form = form.signup_form
+    context = {
+        "campaign": signup_form.campaign,
+        "signup_form": signup_form,
+        "form": form,
+        "privacy_notice": selectors.privacy_notice_current(campaign=signup_form.campaign),
+        "stamp": abuse.form_stamp(),
+    }
+    return render(request, "subscriptions/signup.html", context, status=status)
+
+
+def _accept(request: HttpRequest, signup_form: SignupForm, *, source: ConsentEvent.Source) -> HttpResponse | None:
+    """Validate and record a submission. Returns a response for the error cases, or
+    None when the caller should show its "check your email" outcome."""
+    form = SignupFormFields(request.POST, signup_form=signup_form)
+    if not form.is_valid():
+        return _render_form(request, form, status=400)
+    stamp = request.POST.get("stamp") if source == ConsentEvent.Source.PAGE else None
+    if abuse.looks_automated(honeypot=form.cleaned_data["website"], stamp=stamp):
+        return None  # a bot sees success and learns nothing
+    try:
+        signup.signup_request(
+            form=signup_form,
+            email=form.cleaned_data["email"],
+            first_name=form.cleaned_data.get("first_name", ""),
+            topics=form.chosen_topics(),
+            attributes=form.attributes(),
+            source=source,
+        )
+    except abuse.RateLimited:
+        return rate_limited(request)
+    return None
+
+
+@require_http_methods(["GET", "POST"])
+def signup_page(request: HttpRequest, campaign_slug: str, form_slug: str) -> HttpResponse:
+    signup_form = selectors.signup_form_get(campaign_slug=campaign_slug, form_slug=form_slug)
+    if not signup_form.campaign.is_active:
+        return campaign_closed(request, signup_form.campaign)
+    if request.method == "GET":
+        return _render_form(request, SignupFormFields(signup_form=signup_form))
+    try:
+        abuse.check_ip(request)
+    except abuse.RateLimited:
+        return rate_limited(request)
+    response = _accept(request, signup_form, source=ConsentEvent.Source.PAGE)
+    return response or redirect("signup-check-email", campaign_slug=campaign_slug)
+
+
+@csrf_exempt  # posted from the campaign's own site, which cannot hold our CSRF token
+@require_POST
+def signup_embed(request: HttpRequest, campaign_slug: str, form_slug: str) -> HttpResponse:
+    signup_form = selectors.signup_form_get(campaign_slug=campaign_slug, form_slug=form_slug)
+    if not signup_form.campaign.is_active:
+        return campaign_closed(request, signup_form.campaign)
+    try:
+        abuse.check_ip(request)
+    except abuse.RateLimited:
+        return rate_limited(request)
+    response = _accept(request, signup_form, source=ConsentEvent.Source.EMBED)
+    if response is not None:
+        return response
+    return HttpResponseRedirect(_embed_next(request, signup_form.campaign), status=303)
+
+
+def _embed_next(request: HttpRequest, campaign: Campaign) -> str:
+    """The campaign's own thank-you page when it is on the allow-list, else ours."""
+    target = request.POST.get("next", "")
+    allowed = set(campaign.redirect_allowlist)
+    if target and allowed and url_has_allowed_host_and_scheme(target, allowed_hosts=allowed, require_https=True):
+        return target
+    return reverse("signup-check-email", args=[campaign.slug])
+
+
+def check_email(request: HttpRequest, campaign_slug: str) -> HttpResponse:
+    campaign = selectors.campaign_get_public(slug=campaign_slug)
+    return render(request, "subscriptions/check_email.html", {"campaign": campaign})
+
+
+@require_http_methods(["GET", "POST"])
+def confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """GET only shows a button, because mail scanners follow links; the POST confirms."""
+    try:
+        claim = read_confirm_token(purpose=ConfirmPurpose.SIGNUP, token=token)
+    except TokenExpired as expired:
+        campaign = Campaign.objects.filter(pk=expired.campaign_id, status=Campaign.Status.ACTIVE).first()
+        return render(request, "subscriptions/confirm_expired.html", {"campaign": campaign}, status=410)
+    except TokenInvalid:
+        return render(request, "subscriptions/link_invalid.html", status=404)
+    if request.method == "GET":
+        campaign = Campaign.objects.filter(pk=claim.campaign_id).first()
+        return render(request, "subscriptions/confirm.html", {"form": ConfirmForm(), "campaign": campaign})
+    subscriber = signup.signup_confirm(subscriber_id=claim.subscriber_id, event_id=claim.event_id)
+    if subscriber is None:
+        return render(request, "subscriptions/link_invalid.html", status=404)
+    return render(request, "subscriptions/confirmed.html", {"campaign": subscriber.campaign})

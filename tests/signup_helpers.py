@@ -1,0 +1,31 @@
+"""Helpers for driving the double opt-in as a person would."""
+
+import re
+import time
+
+from django.core import mail
+from django.core.mail import EmailMultiAlternatives
+
+from subscriptions import abuse
+
+CONFIRM_LINK = re.compile(r"https?://[^\s\"'<>]+/confirm/([^/\s\"'<>]+)/")
+MANAGE_LINK = re.compile(r"https?://[^\s\"'<>]+/manage/([^/\s\"'<>]+)/")
+
+
+def last_mail_to(address: str) -> EmailMultiAlternatives:
+    matches = [m for m in mail.outbox if address in m.to]
+    assert matches, f"no mail to {address}; outbox has {[m.to for m in mail.outbox]}"
+    return matches[-1]
+
+
+def confirm_token_from(message: EmailMultiAlternatives) -> str:
+    found = CONFIRM_LINK.search(message.body)
+    assert found, f"no confirmation link in:\n{message.body}"
+    return found.group(1)
+
+
+def aged_stamp(seconds: int = 30) -> str:
+    """A form stamp issued `seconds` ago, as if a person took that long to fill the form."""
+    from django.core import signing
+
+    return signing.dumps(int(time.time()) - seconds, salt=abuse.FORM_STAMP_SALT)

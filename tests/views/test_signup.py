@@ -1,0 +1,389 @@
+"""The whole sign-up path over HTTP, as a person (or a bot) drives it."""
+
+import statistics
+import time
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from subscriptions.addresses import email_hmac
+from subscriptions.models import ConsentEvent, Subscriber, Subscription, Suppression
+from subscriptions.services.api_keys import api_key_rotate
+from tests.factories import CampaignFactory, PrivacyNoticeFactory, SignupFormFactory, SubscriberFactory, TopicFactory
+from tests.signup_helpers import aged_stamp, confirm_token_from, last_mail_to
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _run_on_commit(django_capture_on_commit_callbacks):
+    """Run the on-commit task queueing inside each request, as production does after commit."""
+    with django_capture_on_commit_callbacks(execute=True):
+        yield
+
+
+@pytest.fixture
+def campaign():
+    campaign = CampaignFactory(slug="police", redirect_allowlist=["www.police-campaign.example"])
+    PrivacyNoticeFactory(campaign=campaign)
+    return campaign
+
+
+@pytest.fixture
+def forces(campaign):
+    return [
+        TopicFactory(campaign=campaign, slug=slug, name=name, kind="entity")
+        for slug, name in [("kent-police", "Kent Police"), ("essex-police", "Essex Police")]
+    ]
+
+
+@pytest.fixture
+def form(campaign, forces):
+    return SignupFormFactory(campaign=campaign, slug="forces", topics=forces)
+
+
+def _url(form):
+    return reverse("signup", args=[form.campaign.slug, form.slug])
+
+
+def _post(client, form, **overrides):
+    data = {
+        "email": "sam@example.com",
+        "first_name": "Sam",
+        "topics": ["kent-police"],
+        "consent": "on",
+        "stamp": aged_stamp(),
+        "website": "",
+    }
+    data.update(overrides)
+    return client.post(_url(form), {k: v for k, v in data.items() if v is not None})
+
+
+class TestSignupPage:
+    def test_it_shows_the_form_with_consent_wording_and_privacy_notice(self, client, form):
+        response = client.get(_url(form))
+        page = response.content.decode()
+        assert response.status_code == 200
+        assert form.consent_wording in page
+        assert "Kent Police" in page and "Essex Police" in page
+        assert form.campaign.privacy_notices.get().url in page
+        assert 'name="website"' in page, "the honeypot is on the page"
+
+    def test_it_signs_up_confirms_and_welcomes(self, client, form, mailoutbox):
+        response = _post(client, form)
+        assert response.status_code == 302
+        assert response.url == reverse("signup-check-email", args=["police"])
+        token = confirm_token_from(last_mail_to("sam@example.com"))
+
+        confirm_page = client.get(reverse("signup-confirm", args=[token]))
+        assert confirm_page.status_code == 200
+        assert Subscriber.objects.get().status == Subscriber.Status.PENDING, "a GET never confirms"
+
+        confirmed = client.post(reverse("signup-confirm", args=[token]))
+        assert confirmed.status_code == 200
+        subscriber = Subscriber.objects.get()
+        assert subscriber.status == Subscriber.Status.ACTIVE
+        assert [s.topic.slug for s in subscriber.subscriptions.all()] == ["kent-police"]
+        assert "subscribed" in mailoutbox[-1].subject
+
+    def test_confirming_twice_shows_the_same_page_and_confirms_once(self, client, form):
+        _post(client, form)
+        token = confirm_token_from(last_mail_to("sam@example.com"))
+        first = client.post(reverse("signup-confirm", args=[token]))
+        second = client.post(reverse("signup-confirm", args=[token]))
+        assert first.status_code == second.status_code == 200
+        assert first.content == second.content
+        assert ConsentEvent.objects.filter(kind="confirmed").count() == 1
+
+    @pytest.mark.parametrize(
+        ("overrides", "message"),
+        [
+            ({"email": "not-an-address"}, "Enter an email address in the correct format"),
+            ({"email": "a" * 250 + "@example.com"}, "254 characters or fewer"),
+            ({"email": None}, "Enter your email address"),
+            ({"first_name": "Sam\r\nBcc: victim@example.com"}, "no line breaks"),
+            ({"first_name": "<script>alert(1)</script>"}, "no line breaks or the characters"),
+            ({"topics": ["no-such-force"]}, "Select topics from the list"),
+            ({"topics": None}, "Select at least one topic"),
+            ({"consent": None}, "Confirm that you agree"),
+            ({"favourite_colour": "blue"}, "This form does not collect: favourite_colour"),
+        ],
+    )
+    def test_bad_input_gets_a_clear_error_and_writes_nothing(self, client, form, mailoutbox, overrides, message):
+        response = _post(client, form, **overrides)
+        assert response.status_code == 400
+        assert message in response.content.decode()
+        assert not Subscriber.objects.exists()
+        assert not ConsentEvent.objects.exists()
+        assert mailoutbox == []
+
+    def test_a_rejected_form_keeps_what_was_typed(self, client, form):
+        response = _post(client, form, consent=None)
+        page = response.content.decode()
+        assert 'value="sam@example.com"' in page
+        assert 'value="Sam"' in page
+
+    def test_a_topic_of_another_campaign_is_refused(self, client, form):
+        other = TopicFactory(slug="other-topic")
+        response = _post(client, form, topics=[other.slug])
+        assert response.status_code == 400
+        assert not Subscriber.objects.exists()
+
+    def test_an_ended_campaign_says_so_and_writes_nothing(self, client, form):
+        form.campaign.status = "ended"
+        form.campaign.save()
+        assert client.get(_url(form)).status_code == 410
+        response = _post(client, form)
+        assert response.status_code == 410
+        assert "Sign-ups have closed" in response.content.decode()
+        assert not Subscriber.objects.exists()
+
+
+class TestNoEnumeration:
+    def _signup_response(self, client, form, email):
+        response = _post(client, form, email=email)
+        return response.status_code, response.get("Location"), response.content
+
+    def test_every_address_state_gets_the_same_response(self, client, form):
+        campaign = form.campaign
+        SubscriberFactory(campaign=campaign, email="active@example.com")
+        SubscriberFactory(campaign=campaign, email="pending@example.com", status="pending")
+        SubscriberFactory(campaign=campaign, email="left@example.com", status="unsubscribed")
+        Suppression.objects.create(campaign=campaign, email_hmac=email_hmac("gone@example.com"), reason="erased")
+        responses = {
+            self._signup_response(Client(REMOTE_ADDR=f"10.0.0.{i}"), form, email)
+            for i, email in enumerate(
+                ["new@example.com", "active@example.com", "pending@example.com", "left@example.com", "gone@example.com"]
+            )
+        }
+        assert len(responses) == 1
+
+    def test_response_time_does_not_reveal_a_known_address(self, form):
+        SubscriberFactory(campaign=form.campaign, email="known@example.com")
+
+        def median_ms(make_email):
+            samples = []
+            for i in range(15):
+                client = Client(REMOTE_ADDR=f"10.1.{len(samples)}.{i}")
+                email = make_email(i)
+                started = time.perf_counter()
+                _post(client, form, email=email)
+                samples.append((time.perf_counter() - started) * 1000)
+            return statistics.median(samples)
+
+        new = median_ms(lambda i: f"new{i}@example.com")
+        # A known address can only be asked about once per window, so compare a known
+        # address against itself across fresh windows by clearing the throttle.
+        from django.core.cache import cache
+
+        def known(i):
+            cache.clear()
+            return "known@example.com"
+
+        known_ms = median_ms(known)
+        assert abs(new - known_ms) < 25, f"new {new:.1f} ms vs known {known_ms:.1f} ms"
+
+
+class TestAbuse:
+    def test_a_filled_honeypot_looks_like_success_and_does_nothing(self, client, form, mailoutbox):
+        response = _post(client, form, website="http://spam.example")
+        assert response.status_code == 302
+        assert not Subscriber.objects.exists()
+        assert mailoutbox == []
+
+    def test_a_form_sent_back_too_fast_does_nothing(self, client, form, mailoutbox):
+        from subscriptions.abuse import form_stamp
+
+        response = _post(client, form, stamp=form_stamp())
+        assert response.status_code == 302
+        assert not Subscriber.objects.exists()
+        assert mailoutbox == []
+
+    def test_a_forged_stamp_does_nothing(self, client, form, mailoutbox):
+        response = _post(client, form, stamp="1700000000:forged")
+        assert response.status_code == 302
+        assert mailoutbox == []
+
+    def test_one_address_gets_one_confirmation_per_window(self, form, mailoutbox):
+        first = _post(Client(REMOTE_ADDR="10.2.0.1"), form)
+        second = _post(Client(REMOTE_ADDR="10.2.0.2"), form, first_name="Other")
+        assert first.status_code == 302
+        assert second.status_code == 429
+        assert len(mailoutbox) == 1
+        assert ConsentEvent.objects.count() == 1
+
+    def test_the_weekly_cap_holds_even_after_the_window(self, form, mailoutbox, settings):
+        settings.CONFIRMATION_EMAIL_WINDOW_SECONDS = 1
+        settings.CONFIRMATION_EMAILS_PER_WEEK = 2
+        settings.SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR = 100
+        statuses = []
+        for i in range(3):
+            statuses.append(_post(Client(REMOTE_ADDR=f"10.3.0.{i}"), form).status_code)
+            time.sleep(1.1)
+        assert statuses == [302, 302, 429]
+        assert len(mailoutbox) == 2
+
+    def test_one_ip_is_limited_across_addresses(self, form, settings, mailoutbox):
+        settings.SIGNUP_LIMIT_PER_IP_PER_MINUTE = 3
+        client = Client(REMOTE_ADDR="10.4.0.1")
+        statuses = [_post(client, form, email=f"p{i}@example.com").status_code for i in range(4)]
+        assert statuses == [302, 302, 302, 429]
+        assert Subscriber.objects.count() == 3
+        assert len(mailoutbox) == 3
+
+    def test_a_proxy_header_is_trusted_only_when_configured(self, form, settings):
+        settings.SIGNUP_LIMIT_PER_IP_PER_MINUTE = 1
+        spoofing = Client(REMOTE_ADDR="10.5.0.1")
+        assert _post(spoofing, form, email="a@example.com", HTTP_X_FORWARDED_FOR="1.1.1.1").status_code == 302
+        blocked = _post(spoofing, form, email="b@example.com", HTTP_X_FORWARDED_FOR="2.2.2.2")
+        assert blocked.status_code == 429, "an untrusted header must not mint new buckets"
+
+        settings.TRUSTED_PROXY_HEADER = "X-Forwarded-For"
+        proxy = Client(REMOTE_ADDR="10.5.0.2")
+        assert _post(proxy, form, email="c@example.com", HTTP_X_FORWARDED_FOR="3.3.3.3").status_code == 302
+        assert _post(proxy, form, email="d@example.com", HTTP_X_FORWARDED_FOR="4.4.4.4").status_code == 302
+
+    def test_the_circuit_breaker_stops_all_confirmation_mail(self, form, settings, mailoutbox):
+        settings.CONFIRMATION_EMAILS_PER_HOUR = 2
+        statuses = [
+            _post(Client(REMOTE_ADDR=f"10.6.0.{i}"), form, email=f"flood{i}@example.com").status_code
+            for i in range(3)
+        ]
+        assert statuses == [302, 302, 429]
+        assert len(mailoutbox) == 2
+        assert Subscriber.objects.count() == 2
+
+    def test_the_rate_limited_page_is_generic(self, form):
+        _post(Client(REMOTE_ADDR="10.7.0.1"), form)
+        response = _post(Client(REMOTE_ADDR="10.7.0.2"), form)
+        assert response.status_code == 429
+        assert "sam@example.com" not in response.content.decode()
+
+
+class TestConfirmationLinks:
+    def test_a_tampered_or_truncated_token_changes_nothing(self, client, form):
+        _post(client, form)
+        token = confirm_token_from(last_mail_to("sam@example.com"))
+        for bad in [token[:-3] + "abc", token[: len(token) // 2], "garbage"]:
+            response = client.post(reverse("signup-confirm", args=[bad]))
+            assert response.status_code == 404
+        assert Subscriber.objects.get().status == Subscriber.Status.PENDING
+
+    def test_an_expired_link_offers_to_sign_up_again(self, client, form, time_machine):
+        _post(client, form)
+        token = confirm_token_from(last_mail_to("sam@example.com"))
+        time_machine.shift(8 * 86400)
+        response = client.post(reverse("signup-confirm", args=[token]))
+        assert response.status_code == 410
+        assert reverse("campaign-landing", args=["police"]) in response.content.decode()
+        assert Subscriber.objects.get().status == Subscriber.Status.PENDING
+
+    def test_a_link_for_an_erased_person_shows_the_generic_page(self, client, form):
+        _post(client, form)
+        token = confirm_token_from(last_mail_to("sam@example.com"))
+        Subscriber.objects.all().delete()
+        response = client.post(reverse("signup-confirm", args=[token]))
+        assert response.status_code == 404
+        assert not Subscriber.objects.exists()
+
+    def test_an_active_person_adds_topics_only_from_their_inbox(self, client, form, forces):
+        subscriber = SubscriberFactory(campaign=form.campaign, email="sam@example.com")
+        Subscription.objects.create(subscriber=subscriber, topic=forces[0], source="page")
+        _post(client, form, topics=["kent-police", "essex-police"])
+        assert subscriber.subscriptions.count() == 1
+        token = confirm_token_from(last_mail_to("sam@example.com"))
+        client.post(reverse("signup-confirm", args=[token]))
+        assert set(subscriber.subscriptions.values_list("topic__slug", flat=True)) == {"kent-police", "essex-police"}
+
+
+class TestEmbeddedForm:
+    def _embed(self, form):
+        return reverse("signup-embed", args=[form.campaign.slug, form.slug])
+
+    def test_a_cross_site_post_without_csrf_token_is_accepted(self, form, mailoutbox):
+        client = Client(enforce_csrf_checks=True)
+        response = client.post(
+            self._embed(form),
+            {"email": "embed@example.com", "topics": "kent-police", "consent": "on"},
+            HTTP_ORIGIN="https://www.police-campaign.example",
+        )
+        assert response.status_code == 303
+        assert response["Location"] == reverse("signup-check-email", args=["police"])
+        assert Subscriber.objects.get().consent_events.get().source == ConsentEvent.Source.EMBED
+        assert len(mailoutbox) == 1
+
+    def test_next_goes_back_to_an_allow_listed_page_only(self, form):
+        client = Client(enforce_csrf_checks=True)
+        data = {"email": "one@example.com", "topics": "kent-police", "consent": "on"}
+        allowed = client.post(self._embed(form), {**data, "next": "https://www.police-campaign.example/thanks"})
+        assert allowed["Location"] == "https://www.police-campaign.example/thanks"
+        data["email"] = "two@example.com"
+        evil = client.post(self._embed(form), {**data, "next": "https://evil.example/phish"})
+        assert evil["Location"] == reverse("signup-check-email", args=["police"])
+
+    def test_our_own_page_still_requires_the_csrf_token(self, form):
+        client = Client(enforce_csrf_checks=True)
+        response = _post(client, form)
+        assert response.status_code == 403
+        assert not Subscriber.objects.exists()
+
+    def test_an_invalid_embedded_post_lands_on_our_form_with_errors(self, form):
+        response = Client().post(self._embed(form), {"email": "nope", "topics": "kent-police", "consent": "on"})
+        assert response.status_code == 400
+        assert "Enter an email address in the correct format" in response.content.decode()
+        assert not Subscriber.objects.exists()
+
+
+class TestApi:
+    def _call(self, client, campaign, key, body, content_type="application/json"):
+        return client.post(
+            reverse("api-signup", args=[campaign.slug]),
+            data=body,
+            content_type=content_type,
+            HTTP_AUTHORIZATION=f"Bearer {key}",
+        )
+
+    def test_a_valid_request_is_accepted_and_mails_a_confirmation(self, client, form, mailoutbox):
+        key = api_key_rotate(campaign=form.campaign)
+        body = {"email": "api@example.com", "topics": ["essex-police"], "form": "forces", "consent": True}
+        response = self._call(client, form.campaign, key, body)
+        assert response.status_code == 202
+        assert response.json() == {"status": "accepted"}
+        assert Subscriber.objects.get().consent_events.get().source == ConsentEvent.Source.API
+        assert len(mailoutbox) == 1
+
+    def test_a_wrong_key_is_refused(self, client, form):
+        api_key_rotate(campaign=form.campaign)
+        response = self._call(client, form.campaign, "tid_wrong", {"email": "x@example.com", "consent": True})
+        assert response.status_code == 401
+        assert not Subscriber.objects.exists()
+
+    def test_the_key_is_stored_hashed(self, form):
+        key = api_key_rotate(campaign=form.campaign)
+        form.campaign.refresh_from_db()
+        assert key not in form.campaign.api_key_hash
+
+    @pytest.mark.parametrize(
+        ("body", "status", "field"),
+        [
+            ({"email": "bad", "topics": ["kent-police"], "consent": True}, 400, "email"),
+            ({"email": "a@example.com", "topics": ["kent-police"]}, 400, "consent"),
+            ({"email": "a@example.com", "topics": ["nope"], "consent": True}, 400, "topics"),
+            ({"email": "a@example.com", "topics": ["kent-police"], "consent": True, "attributes": {"x": 1}}, 400, None),
+            ({"email": "a@example.com", "consent": True, "admin": True}, 400, None),
+        ],
+    )
+    def test_bad_input_is_refused_with_a_clear_error(self, client, form, body, status, field):
+        key = api_key_rotate(campaign=form.campaign)
+        response = self._call(client, form.campaign, key, body)
+        assert response.status_code == status
+        assert response.json()["error"]
+        if field:
+            assert field in response.json()["fields"]
+        assert not Subscriber.objects.exists()
+
+    def test_non_json_is_refused(self, client, form):
+        key = api_key_rotate(campaign=form.campaign)
+        assert self._call(client, form.campaign, key, "email=a@example.com", "text/plain").status_code == 415
+        assert self._call(client, form.campaign, key, "{not json").status_code == 400
