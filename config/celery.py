@@ -27,4 +27,16 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*/15"),
         "options": {"expires": 15 * 60},
     },
+    # Mailings are started by polling, never by long countdowns: a schedule lives in
+    # the database, where staff can change or cancel it.
+    "dispatch-due-mailings": {
+        "task": "subscriptions.dispatch_due_mailings",
+        "schedule": 15.0,
+        "options": {"expires": 15},
+    },
+    "sweep-deliveries": {
+        "task": "subscriptions.sweep_deliveries",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
 }

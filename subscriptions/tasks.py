@@ -6,7 +6,7 @@ Each task is idempotent (acks_late may deliver it twice) and names its queue:
 
 from celery import shared_task
 
-from subscriptions.services import retention, signup_emails, withdrawal
+from subscriptions.services import retention, sending, signup_emails, withdrawal
 
 
 @shared_task(
@@ -47,3 +47,21 @@ def send_signup_confirmation(event_id: int) -> None:
 )
 def send_welcome(subscriber_id: int, topic_ids: list[int]) -> None:
     signup_emails.welcome_send(subscriber_id=subscriber_id, topic_ids=topic_ids)
+
+
+@shared_task(name="subscriptions.dispatch_due_mailings", queue="bulk", max_retries=0)
+def dispatch_due_mailings() -> int:
+    return sending.mailings_dispatch_due()
+
+
+# No autoretry: a send task that dies leaves its claims to the sweeper (-> unknown)
+# and its queued deliveries to the next task the sweeper starts; retrying here could
+# only ever resend.
+@shared_task(name="subscriptions.send_batch", queue="bulk", max_retries=0)
+def send_batch(mailing_id: int) -> dict[str, int]:
+    return dict(sending.mailing_send_batches(mailing_id=mailing_id))
+
+
+@shared_task(name="subscriptions.sweep_deliveries", queue="bulk", max_retries=0)
+def sweep_deliveries() -> dict[str, int]:
+    return sending.deliveries_sweep()

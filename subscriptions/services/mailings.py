@@ -1,0 +1,229 @@
+"""Mailings as staff handle them: create, check, preview, test, send now, schedule, cancel.
+
+Every refusal is a ValidationError worded for the person who pressed the button.
+Sending itself happens in services.sending, started by the beat (or at once by
+"send now"): these functions only move a mailing between states, each move guarded
+by the state it comes from, so a double click sends once.
+"""
+
+import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives, mailers
+from django.db import transaction
+from django.utils import timezone
+
+from subscriptions.models import AuditEvent, Campaign, Mailing, Subscriber, Topic
+from subscriptions.services.compose import Personal, body_problems, link_url, mailing_compile
+from subscriptions.services.sending import campaign_can_send, mailing_stop
+from subscriptions.tokens import LinkPurpose, make_link_token_for
+
+SENDABLE_KINDS = (Mailing.Kind.NEWSLETTER, Mailing.Kind.ENTITY_ALERT, Mailing.Kind.SERVICE_NOTICE)
+# A schedule this close to now is "now": a form takes a moment to submit.
+SCHEDULE_GRACE = datetime.timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Preview:
+    subject: str
+    text: str
+    html: str
+
+
+def mailing_problems(*, mailing: Mailing, topics: Iterable[Topic] | None = None) -> list[str]:
+    """Everything that stops this mailing from being sent, as sentences; empty when it can go."""
+    campaign = mailing.campaign
+    problems: list[str] = []
+    if mailing.kind not in SENDABLE_KINDS:
+        problems.append("Reconfirmation requests are sent by the reconfirmation process, not as a mailing.")
+    if not campaign_can_send(campaign):
+        problems.append(f"The campaign “{campaign.name}” has ended: nothing more can be sent to its subscribers.")
+    if not mailing.subject.strip():
+        problems.append("The subject is empty.")
+    problems += body_problems(mailing.body)
+    if topics is None:
+        topics = mailing.topics.all() if mailing.pk else []
+    audience = list(topics)
+    if mailing.kind != Mailing.Kind.SERVICE_NOTICE:
+        problems += _audience_problems(mailing, audience)
+    return problems
+
+
+def _audience_problems(mailing: Mailing, audience: list[Topic]) -> list[str]:
+    if not audience:
+        return ["Choose at least one topic: the audience is everyone subscribed to any of them."]
+    problems = [
+        f"The topic “{topic.name}” belongs to another campaign."
+        for topic in audience
+        if topic.campaign_id != mailing.campaign_id
+    ]
+    problems += [f"The topic “{topic.name}” is archived." for topic in audience if topic.archived]
+    if mailing.kind == Mailing.Kind.ENTITY_ALERT:
+        problems += [
+            f"An entity alert goes to entity topics only; “{topic.name}” is a general topic."
+            for topic in audience
+            if topic.kind != Topic.Kind.ENTITY
+        ]
+    return problems
+
+
+def mailing_validate(*, mailing: Mailing, topics: Iterable[Topic] | None = None) -> None:
+    problems = mailing_problems(mailing=mailing, topics=topics)
+    if problems:
+        raise ValidationError(problems)
+
+
+def mailing_create(
+    *,
+    campaign: Campaign,
+    kind: str,
+    subject: str,
+    body: str,
+    topics: Iterable[Topic] = (),
+    created_by: object | None = None,
+) -> Mailing:
+    """A new draft, refused if it could never be sent as written."""
+    topics = list(topics)
+    mailing = Mailing(campaign=campaign, kind=kind, subject=subject, body=body, created_by=created_by)
+    mailing_validate(mailing=mailing, topics=topics)
+    with transaction.atomic():
+        mailing.save()
+        mailing.topics.set(topics)
+    return mailing
+
+
+def _audit(action: str, mailing: Mailing, actor: object | None, **details: object) -> None:
+    AuditEvent.objects.create(
+        actor=actor if getattr(actor, "pk", None) else None, action=action, campaign_id=mailing.campaign_id,
+        target_type="mailing", target_id=mailing.pk, details=details,
+    )  # fmt: skip
+
+
+def _locked(mailing_id: int) -> Mailing:
+    return Mailing.objects.select_for_update(of=("self",)).select_related("campaign").get(pk=mailing_id)
+
+
+def mailing_schedule(*, mailing_id: int, send_at: datetime.datetime, actor: object | None = None) -> Mailing:
+    """Queue a draft to go at `send_at`; the beat starts it then."""
+    if send_at < timezone.now() - SCHEDULE_GRACE:
+        raise ValidationError("The scheduled time is in the past: choose a time from now on.")
+    with transaction.atomic():
+        mailing = _locked(mailing_id)
+        if mailing.status not in (Mailing.Status.DRAFT, Mailing.Status.SCHEDULED):
+            raise ValidationError(f"This mailing is {mailing.get_status_display().lower()}: it cannot be scheduled.")
+        mailing_validate(mailing=mailing)
+        mailing.status, mailing.scheduled_at = Mailing.Status.SCHEDULED, max(send_at, timezone.now())
+        mailing.save(update_fields=["status", "scheduled_at"])
+        _audit("mailing_scheduled", mailing, actor, scheduled_at=mailing.scheduled_at.isoformat())
+    return mailing
+
+
+def mailing_send_now(*, mailing_id: int, actor: object | None = None) -> Mailing:
+    """Send a draft or scheduled mailing at once. A second click finds it already going."""
+    with transaction.atomic():
+        mailing = _locked(mailing_id)
+        if mailing.status not in (Mailing.Status.DRAFT, Mailing.Status.SCHEDULED):
+            raise ValidationError(f"This mailing is {mailing.get_status_display().lower()}: it is not sent again.")
+        mailing_validate(mailing=mailing)
+        mailing.status, mailing.scheduled_at = Mailing.Status.SCHEDULED, timezone.now()
+        mailing.save(update_fields=["status", "scheduled_at"])
+        _audit("mailing_sent", mailing, actor)
+        transaction.on_commit(_dispatch_now)
+    return mailing
+
+
+def _dispatch_now() -> None:
+    from subscriptions.tasks import dispatch_due_mailings
+
+    dispatch_due_mailings.delay()
+
+
+def mailing_cancel(*, mailing_id: int, actor: object | None = None) -> Mailing:
+    """Stop a mailing: before it starts nothing goes; while sending, whatever is still queued stays unsent."""
+    with transaction.atomic():
+        mailing = _locked(mailing_id)
+        if mailing.status in (Mailing.Status.SENT, Mailing.Status.CANCELLED):
+            raise ValidationError(f"This mailing is already {mailing.get_status_display().lower()}.")
+        if mailing.status == Mailing.Status.SENDING:
+            mailing_stop(mailing=mailing, reason="the mailing was cancelled")
+        else:
+            Mailing.objects.filter(pk=mailing.pk).update(status=Mailing.Status.CANCELLED)
+        _audit("mailing_cancelled", mailing, actor)
+    mailing.refresh_from_db()
+    return mailing
+
+
+def mailing_preview(*, mailing: Mailing, subscriber: Subscriber | None = None) -> Preview:
+    """The mailing as this person would get it (links included), without sending anything."""
+    compiled = mailing_compile(mailing=mailing)
+    if subscriber is not None:
+        personal = _personal(subscriber.pk, subscriber.link_key, subscriber.first_name)
+    else:
+        personal = _personal(0, "preview", "")
+    return Preview(subject=compiled.subject, text=compiled.render_text(personal), html=compiled.render_html(personal))
+
+
+def _personal(subscriber_id: int, link_key: str, first_name: str) -> Personal:
+    def url(name: str, purpose: LinkPurpose) -> str:
+        return link_url(
+            name=name, token=make_link_token_for(purpose=purpose, subscriber_id=subscriber_id, link_key=link_key)
+        )
+
+    return Personal(
+        first_name=first_name,
+        unsubscribe_url=url("unsubscribe", LinkPurpose.UNSUBSCRIBE),
+        manage_url=url("manage", LinkPurpose.MANAGE),
+    )
+
+
+def mailing_send_test(*, mailing: Mailing, to: str, first_name: str = "", actor: object | None = None) -> None:
+    """Send one copy to a staff address. Its links belong to nobody, so they cannot unsubscribe a real person."""
+    if not to:
+        raise ValidationError("Your staff account has no email address to send the test to.")
+    problems = body_problems(mailing.body)
+    if problems:
+        raise ValidationError(problems)
+    compiled = mailing_compile(mailing=mailing)
+    personal = _personal(0, "test-send", first_name)
+    campaign = mailing.campaign
+    message = EmailMultiAlternatives(
+        subject=f"[Test] {compiled.subject}",
+        body=compiled.render_text(personal),
+        from_email=f"{campaign.sender_name} <{campaign.sender_email}>",
+        to=[to],
+    )
+    message.attach_alternative(compiled.render_html(personal), "text/html")
+    mailers.default.send_messages([message])
+    _audit("mailing_test_sent", mailing, actor)
+
+
+def alert_prefill(*, topic: Topic) -> dict[str, object]:
+    """A draft entity alert for a topic whose public status changed, for staff to review."""
+    status = topic.public_status or "updated"
+    return {
+        "campaign": topic.campaign_id,
+        "kind": Mailing.Kind.ENTITY_ALERT,
+        "topics": [topic.pk],
+        "subject": f"{topic.name}: {status}",
+        "body": f'Hello {{{{ first_name|default:"there" }}}},\n\n{topic.name} is now **{status.lower()}**.\n',
+    }
+
+
+def alert_draft_create(*, topic: Topic, actor: object | None = None) -> Mailing:
+    """Create (not send) the pre-filled entity alert for a topic's new public status."""
+    if topic.kind != Topic.Kind.ENTITY:
+        raise ValidationError(f"“{topic.name}” is not an entity topic, so it has no alerts.")
+    prefill = alert_prefill(topic=topic)
+    mailing = mailing_create(
+        campaign=topic.campaign, kind=Mailing.Kind.ENTITY_ALERT, subject=str(prefill["subject"]),
+        body=str(prefill["body"]), topics=[topic], created_by=actor if getattr(actor, "pk", None) else None,
+    )  # fmt: skip
+    _audit("alert_drafted", mailing, actor, topic_id=topic.pk)
+    return mailing
+
+
+def topic_status_changed(*, topic: Topic, previous_status: str) -> bool:
+    """Whether saving this topic should offer staff a pre-filled alert."""
+    return topic.kind == Topic.Kind.ENTITY and bool(topic.public_status) and topic.public_status != previous_status

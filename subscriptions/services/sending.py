@@ -1,0 +1,415 @@
+"""The sending engine: fan-out, claims, batches, faults, sweeping, completion.
+
+The database is the record and the queue only a hint. A mailing's deliveries are
+made in one set-based INSERT; workers claim batches with FOR UPDATE SKIP LOCKED,
+re-check each person, send, and mark the batch in one UPDATE. A claim that outlives
+its lease becomes `unknown` and is never resent: at most one email per person per
+mailing, even if that means one fewer. (ESP webhooks reconcile `unknown`; see
+services.reconcile.)
+"""
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from subscriptions.addresses import email_hmac
+from subscriptions.bulk_mime import MimeTemplate, Recipient, UnsendableAddress, envelope_address
+from subscriptions.models import Campaign, Delivery, Mailing, Suppression
+from subscriptions.services.compose import Personal, link_url, mailing_compile
+from subscriptions.services.ratelimit import RateLimitTimeout, ratelimit_pause, ratelimit_take
+
+# Webhook views reconcile through sending.delivery_reconcile; the rules live in services.reconcile.
+from subscriptions.services.reconcile import delivery_reconcile, mailing_progress  # noqa: F401
+from subscriptions.services.stats import stat_increment
+from subscriptions.tokens import LinkPurpose, make_link_token_for
+from subscriptions.transports import (
+    Ambiguous,
+    Outgoing,
+    Permanent,
+    RateLimited,
+    Transient,
+    Transport,
+    backoff_seconds,
+    pause,
+    transport_for,
+)
+
+logger = logging.getLogger(__name__)
+
+BULK_MAILER = "default"
+# How long one task keeps claiming batches before handing over to a fresh task.
+TASK_SECONDS = 60.0
+# Without a heartbeat for this long, the sweeper presumes a mailing's tasks lost.
+HEARTBEAT_SECONDS = 120
+# After the ESP looks down, the mailing rests this long before the sweeper restarts it.
+ESP_DOWN_REST_SECONDS = 60
+# Transient failures in a row, each after its retries, that mean the ESP is down.
+ESP_DOWN_AFTER = 2
+
+QUEUED, SENDING, SENT, FAILED, SKIPPED, UNKNOWN = "queued", "sending", "sent", "failed", "skipped", "unknown"
+
+_AUDIENCE = {
+    # One row per person however many audience topics they follow: the EXISTS is a
+    # semi-join, and the unique (mailing, subscriber) constraint is the last guard.
+    "topics": """AND EXISTS (
+        SELECT 1 FROM subscriptions_subscription sub
+        WHERE sub.subscriber_id = s.id AND sub.ended_at IS NULL AND sub.topic_id = ANY(%(topics)s))""",
+    "everyone": "",
+}
+
+_FAN_OUT = """
+INSERT INTO subscriptions_delivery (mailing_id, subscriber_id, status, created_at, attempts, esp_message_id, error)
+SELECT %(mailing)s, s.id, 'queued', now(), 0, '', ''
+FROM subscriptions_subscriber s
+WHERE s.campaign_id = %(campaign)s AND s.status = 'active' AND NOT s.restricted
+  {audience}
+  AND NOT EXISTS (
+    SELECT 1 FROM subscriptions_suppression x WHERE x.campaign_id = s.campaign_id AND x.email_hmac = s.email_hmac)
+ORDER BY s.id
+ON CONFLICT DO NOTHING
+"""
+
+_CLAIM = """
+WITH claimed AS (
+  UPDATE subscriptions_delivery d
+  SET status = 'sending', claimed_at = now(), attempts = d.attempts + 1
+  WHERE d.id = ANY(ARRAY(
+    SELECT id FROM subscriptions_delivery
+    WHERE mailing_id = %(mailing)s AND status = 'queued'
+    ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED))
+  RETURNING d.id, d.subscriber_id
+)
+SELECT c.id, s.id, s.email, s.first_name, s.link_key, s.email_hmac,
+  s.status = 'active' AND NOT s.restricted
+  {audience}
+  AND NOT EXISTS (
+    SELECT 1 FROM subscriptions_suppression x WHERE x.campaign_id = s.campaign_id AND x.email_hmac = s.email_hmac)
+FROM claimed c JOIN subscriptions_subscriber s ON s.id = c.subscriber_id
+ORDER BY c.id
+"""
+
+_MARK = """
+UPDATE subscriptions_delivery d
+SET status = v.status,
+    sent_at = CASE WHEN v.status = 'sent' THEN now() ELSE d.sent_at END,
+    claimed_at = CASE WHEN v.status = 'queued' THEN NULL ELSE d.claimed_at END,
+    esp_message_id = v.esp_id,
+    error = v.error
+FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[]) AS v(id, status, esp_id, error)
+WHERE d.id = v.id AND d.status = 'sending'
+RETURNING v.status
+"""
+
+# Two EXISTS, each matching one partial index, so a finished check never scans the mailing.
+_COMPLETE = """
+UPDATE subscriptions_mailing m SET status = 'sent', finished_at = now()
+WHERE m.id = %s AND m.status = 'sending'
+  AND NOT EXISTS (SELECT 1 FROM subscriptions_delivery d WHERE d.mailing_id = m.id AND d.status = 'queued')
+  AND NOT EXISTS (SELECT 1 FROM subscriptions_delivery d WHERE d.status = 'sending' AND d.mailing_id = m.id)
+"""
+
+_EXPIRE_CLAIMS = """
+UPDATE subscriptions_delivery SET status = 'unknown', error = 'claim expired: the worker was lost mid-send'
+WHERE status = 'sending' AND claimed_at < now() - make_interval(secs => %s)
+RETURNING mailing_id
+"""
+
+
+@dataclass
+class Claimed:
+    delivery_id: int
+    subscriber_id: int
+    email: str
+    first_name: str
+    link_key: str
+    email_hmac: str
+    eligible: bool
+
+
+@dataclass(frozen=True)
+class Result:
+    status: str
+    esp_message_id: str = ""
+    error: str = ""
+    esp_down: bool = False
+
+
+@dataclass
+class BatchOutcome:
+    results: dict[int, Result] = field(default_factory=dict)
+    stop: bool = False
+
+
+def _audience(mailing: Mailing) -> tuple[str, list[int]]:
+    if mailing.kind == Mailing.Kind.SERVICE_NOTICE:
+        return "everyone", []
+    return "topics", list(mailing.topics.values_list("pk", flat=True))
+
+
+def mailing_fan_out(*, mailing: Mailing) -> int:
+    """Make one queued delivery per person who should get this mailing; return how many."""
+    audience, topic_ids = _audience(mailing)
+    sql = _FAN_OUT.format(audience=_AUDIENCE[audience])
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"mailing": mailing.pk, "campaign": mailing.campaign_id, "topics": topic_ids})
+        return cursor.rowcount
+
+
+def campaign_can_send(campaign: Campaign) -> bool:
+    ended = campaign.ends_on is not None and campaign.ends_on < timezone.localdate()
+    return campaign.status == Campaign.Status.ACTIVE and not ended
+
+
+def mailing_start(*, mailing_id: int) -> bool:
+    """Fan a due mailing out and set its send tasks going. Only one caller ever wins."""
+    with transaction.atomic():
+        mailing = (
+            Mailing.objects.select_for_update(of=("self",))
+            .select_related("campaign")
+            .filter(pk=mailing_id, status=Mailing.Status.SCHEDULED, scheduled_at__lte=timezone.now())
+            .first()
+        )
+        if mailing is None:
+            return False
+        if not campaign_can_send(mailing.campaign):
+            Mailing.objects.filter(pk=mailing.pk).update(status=Mailing.Status.CANCELLED, finished_at=timezone.now())
+            logger.warning("mailing %s cancelled: its campaign has ended", mailing.pk)
+            return False
+        count = mailing_fan_out(mailing=mailing)
+        now = timezone.now()
+        status = Mailing.Status.SENDING if count else Mailing.Status.SENT
+        Mailing.objects.filter(pk=mailing.pk).update(
+            status=status, started_at=now, recipients_count=count, finished_at=None if count else now
+        )
+        if count:
+            transaction.on_commit(lambda: enqueue_send_tasks(mailing_id=mailing.pk, count=settings.SEND_PARALLELISM))
+    return True
+
+
+def mailings_dispatch_due() -> int:
+    """Start every mailing whose time has come (the beat calls this; no long countdowns)."""
+    due = Mailing.objects.filter(status=Mailing.Status.SCHEDULED, scheduled_at__lte=timezone.now())
+    return sum(mailing_start(mailing_id=pk) for pk in due.order_by("scheduled_at").values_list("pk", flat=True)[:50])
+
+
+def enqueue_send_tasks(*, mailing_id: int, count: int) -> None:
+    from subscriptions.tasks import send_batch
+
+    cache.set(_heartbeat_key(mailing_id), 1, timeout=HEARTBEAT_SECONDS)
+    for _ in range(count):
+        send_batch.delay(mailing_id)
+
+
+def _heartbeat_key(mailing_id: int) -> str:
+    return f"tidings:sending:{mailing_id}"
+
+
+def claim_size() -> int:
+    # A batch must finish well inside its lease, whatever the rate, or the sweeper
+    # would call it lost while it is still being sent.
+    per_task_rate = settings.SEND_RATE_PER_SECOND / settings.SEND_PARALLELISM
+    return max(1, min(settings.SEND_BATCH_SIZE, int(per_task_rate * settings.SEND_LEASE_SECONDS / 4)))
+
+
+def deliveries_claim(*, mailing: Mailing, limit: int) -> list[Claimed]:
+    audience, topic_ids = _audience(mailing)
+    sql = _CLAIM.format(audience=_AUDIENCE[audience])
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, {"mailing": mailing.pk, "limit": limit, "topics": topic_ids})
+        claimed = [Claimed(*row) for row in cursor.fetchall()]
+    _recheck_unhashed(mailing.campaign_id, claimed)
+    return claimed
+
+
+def _recheck_unhashed(campaign_id: int, claimed: list[Claimed]) -> None:
+    """Rows saved without email_hmac escape the SQL anti-join: hash and check them here."""
+    unhashed = {email_hmac(row.email): row for row in claimed if row.eligible and not row.email_hmac}
+    if not unhashed:
+        return
+    suppressed = Suppression.objects.filter(campaign_id=campaign_id, email_hmac__in=list(unhashed))
+    for digest in suppressed.values_list("email_hmac", flat=True):
+        unhashed[digest].eligible = False
+
+
+def deliveries_mark(*, mailing_id: int, campaign_id: int, results: dict[int, Result]) -> Counter[str]:
+    """Record a batch's outcome in one statement, and the mailing's counters with it."""
+    if not results:
+        return Counter()
+    ids = list(results)
+    values = [results[i] for i in ids]
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _MARK,
+                [ids, [v.status for v in values], [v.esp_message_id for v in values], [v.error[:200] for v in values]],
+            )
+            counts = Counter(row[0] for row in cursor.fetchall())
+        increments = {f"{status}_count": F(f"{status}_count") + n for status, n in counts.items() if status != QUEUED}
+        if increments:
+            Mailing.objects.filter(pk=mailing_id).update(**increments)
+        stat_increment(campaign_id=campaign_id, metric="sends", count=counts[SENT])
+    return counts
+
+
+def mailing_complete_if_done(*, mailing_id: int) -> bool:
+    """A mailing is sent when none of its deliveries is queued or sending."""
+    with connection.cursor() as cursor:
+        cursor.execute(_COMPLETE, [mailing_id])
+        return cursor.rowcount == 1
+
+
+def _recipient(row: Claimed) -> Recipient:
+    unsubscribe = make_link_token_for(
+        purpose=LinkPurpose.UNSUBSCRIBE, subscriber_id=row.subscriber_id, link_key=row.link_key
+    )
+    manage = make_link_token_for(purpose=LinkPurpose.MANAGE, subscriber_id=row.subscriber_id, link_key=row.link_key)
+    personal = Personal(
+        first_name=row.first_name,
+        unsubscribe_url=link_url(name="unsubscribe", token=unsubscribe),
+        manage_url=link_url(name="manage", token=manage),
+    )
+    return Recipient(delivery_id=row.delivery_id, address=envelope_address(row.email), personal=personal)
+
+
+def send_one(*, transport: Transport, item: Outgoing) -> Result:
+    """Send one message through every fault the ESP may raise; the caller already holds its slot."""
+    retries = 0
+    waited = 0.0
+    while True:
+        try:
+            return Result(SENT, esp_message_id=transport.send(item)[:200])
+        except RateLimited as fault:
+            wait = fault.retry_after if fault.retry_after is not None else 1.0
+            if waited + wait > settings.SEND_LEASE_SECONDS / 4:
+                # Not sent, so safe to give back; another batch takes it up later.
+                return Result(QUEUED, error="rate limited by the ESP")
+            ratelimit_pause(mailer=transport.name, seconds=wait)
+            waited += wait
+            pause(wait)
+        except Transient as fault:
+            if retries >= settings.SEND_RETRIES:
+                return Result(FAILED, error=str(fault), esp_down=True)
+            pause(backoff_seconds(retries, base=settings.SEND_RETRY_BACKOFF_SECONDS))
+            retries += 1
+        except Permanent as fault:
+            return Result(FAILED, error=str(fault))
+        except Ambiguous as fault:
+            return Result(UNKNOWN, error=str(fault))
+
+
+def batch_send(*, claimed: list[Claimed], transport: Transport, template: MimeTemplate) -> BatchOutcome:
+    outcome = BatchOutcome()
+    items: list[Outgoing] = []
+    for row in claimed:
+        if not row.eligible:
+            outcome.results[row.delivery_id] = Result(SKIPPED, error="no longer subscribed")
+            continue
+        try:
+            recipient = _recipient(row)
+        except UnsendableAddress as error:
+            outcome.results[row.delivery_id] = Result(FAILED, error=str(error))
+            continue
+        items.append(Outgoing(recipient=recipient, message_id=template.message_id(row.delivery_id)))
+    slots = 0
+    down_in_a_row = 0
+    for index, item in enumerate(items):
+        if slots == 0:
+            try:
+                slots = ratelimit_take(mailer=transport.name, count=min(len(items) - index, settings.SEND_RATE_BURST))
+            except RateLimitTimeout:
+                outcome.stop = True
+            if outcome.stop:
+                _give_back(outcome, items[index:], "no send slot in time")
+                break
+        slots -= 1
+        result = send_one(transport=transport, item=item)
+        outcome.results[item.recipient.delivery_id] = result
+        down_in_a_row = down_in_a_row + 1 if result.esp_down else 0
+        if down_in_a_row >= ESP_DOWN_AFTER:
+            # The ESP is down, not this address: stop failing people and rest.
+            outcome.stop = True
+            _give_back(outcome, items[index + 1 :], "the ESP looked down; sent again later")
+            break
+    return outcome
+
+
+def _give_back(outcome: BatchOutcome, items: list[Outgoing], reason: str) -> None:
+    for item in items:
+        outcome.results[item.recipient.delivery_id] = Result(QUEUED, error=reason)
+
+
+def mailing_send_batches(*, mailing_id: int, seconds: float = TASK_SECONDS) -> Counter[str]:
+    """Claim, send and mark batches of one mailing until none is left or time is up."""
+    mailing = Mailing.objects.select_related("campaign").get(pk=mailing_id)
+    totals: Counter[str] = Counter()
+    if mailing.status != Mailing.Status.SENDING:
+        return totals
+    if not campaign_can_send(mailing.campaign):
+        mailing_stop(mailing=mailing, reason="the campaign has ended")
+        return totals
+    template = MimeTemplate(compiled=mailing_compile(mailing=mailing), campaign=mailing.campaign)
+    transport = transport_for(alias=BULK_MAILER, template=template)
+    deadline = time.monotonic() + seconds
+    more = False
+    try:
+        while True:
+            cache.set(_heartbeat_key(mailing_id), 1, timeout=HEARTBEAT_SECONDS)
+            if Mailing.objects.filter(pk=mailing_id, status=Mailing.Status.SENDING).count() == 0:
+                break  # cancelled meanwhile
+            claimed = deliveries_claim(mailing=mailing, limit=claim_size())
+            if not claimed:
+                break
+            outcome = batch_send(claimed=claimed, transport=transport, template=template)
+            totals += deliveries_mark(mailing_id=mailing_id, campaign_id=mailing.campaign_id, results=outcome.results)
+            if outcome.stop:
+                cache.set(_heartbeat_key(mailing_id), 1, timeout=ESP_DOWN_REST_SECONDS)
+                return totals
+            if time.monotonic() > deadline:
+                more = True
+                break
+    finally:
+        transport.close()
+    if more:
+        enqueue_send_tasks(mailing_id=mailing_id, count=1)
+    else:
+        mailing_complete_if_done(mailing_id=mailing_id)
+    return totals
+
+
+def mailing_stop(*, mailing: Mailing, reason: str, status: str = Mailing.Status.CANCELLED) -> int:
+    """Skip whatever is still queued; batches already in flight finish and are counted."""
+    with transaction.atomic():
+        skipped = Delivery.objects.filter(mailing_id=mailing.pk, status=QUEUED).update(
+            status=SKIPPED, error=reason[:200]
+        )
+        Mailing.objects.filter(pk=mailing.pk).update(
+            status=status, finished_at=timezone.now(), skipped_count=F("skipped_count") + skipped
+        )
+    return skipped
+
+
+def deliveries_sweep() -> dict[str, int]:
+    """Expire lost claims to `unknown`, restart mailings whose tasks vanished, finish the done."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_EXPIRE_CLAIMS, [settings.SEND_LEASE_SECONDS])
+        expired = Counter(row[0] for row in cursor.fetchall())
+        for mailing_id, count in expired.items():
+            Mailing.objects.filter(pk=mailing_id).update(unknown_count=F("unknown_count") + count)
+    restarted = completed = 0
+    for mailing_id in Mailing.objects.filter(status=Mailing.Status.SENDING).values_list("pk", flat=True):
+        if mailing_complete_if_done(mailing_id=mailing_id):
+            completed += 1
+        elif (
+            cache.get(_heartbeat_key(mailing_id)) is None
+            and Delivery.objects.filter(mailing_id=mailing_id, status=QUEUED).exists()
+        ):
+            enqueue_send_tasks(mailing_id=mailing_id, count=settings.SEND_PARALLELISM)
+            restarted += 1
+    return {"expired": sum(expired.values()), "restarted": restarted, "completed": completed}

@@ -1,0 +1,255 @@
+"""Hand one person's copy of a mailing to the mail system, and say plainly how it went.
+
+Two transports. SMTP writes the pre-serialised bytes from bulk_mime over the SMTP
+backend's own connection, one MAIL/RCPT/DATA exchange per person, so the per-message
+cost is a substitution and a socket write. Every other backend (django-anymail ESPs,
+the demo outbox) gets a per-person EmailMultiAlternatives built from the compiled
+content with the delivery id as anymail metadata.
+
+Failures come back as one of four faults, which decide what the sender does next:
+RateLimited (wait, then retry the same message), Transient (back off and retry, up to
+a limit), Permanent (this address failed, carry on) and Ambiguous (the message may
+have been accepted: never resend it; webhooks will tell).
+"""
+
+import contextlib
+import email.utils
+import smtplib
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+import requests
+from anymail.exceptions import AnymailAPIError, AnymailError, AnymailInvalidAddress, AnymailRecipientsRefused
+from django.core.mail import EmailMultiAlternatives, mailers
+from django.core.mail.backends.base import BaseEmailBackend
+from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
+
+from subscriptions.bulk_mime import CRLF, MimeTemplate, Recipient, dot_stuff
+
+
+class SendFault(Exception):
+    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class RateLimited(SendFault):
+    """The ESP asked us to slow down (HTTP 429)."""
+
+
+class Transient(SendFault):
+    """Not accepted this time (5xx, SMTP 4xx, no connection); safe to try again."""
+
+
+class Permanent(SendFault):
+    """Refused for good for this address (HTTP 4xx, SMTP 5xx)."""
+
+
+class Ambiguous(SendFault):
+    """The connection failed after the message was handed over: it may have been accepted."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    recipient: Recipient
+    message_id: str
+
+
+class Transport(Protocol):
+    name: str
+
+    def send(self, item: Outgoing) -> str:
+        """Send one message; return the ESP's message id (ours, when it gives none)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def transport_for(*, alias: str, template: MimeTemplate) -> Transport:
+    backend = mailers[alias]
+    if isinstance(backend, SmtpBackend):
+        return SmtpTransport(backend=backend, template=template, name=alias)
+    return MessageTransport(backend=backend, template=template, name=alias)
+
+
+def _smtp_fault(code: int, reply: bytes | str, stage: str) -> SendFault:
+    text = reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+    reason = f"SMTP {code} at {stage}: {text}"[:200]
+    return Permanent(reason) if 500 <= code < 600 else Transient(reason)
+
+
+class SmtpTransport:
+    def __init__(self, *, backend: SmtpBackend, template: MimeTemplate, name: str) -> None:
+        self.backend = backend
+        self.template = template
+        self.name = name
+        self.date = email.utils.formatdate(usegmt=True)
+
+    def _connection(self) -> smtplib.SMTP:
+        try:
+            self.backend.open()
+        except (OSError, smtplib.SMTPException) as error:
+            self._drop()
+            raise Transient(f"cannot connect: {error}"[:200]) from error
+        connection = self.backend.connection
+        if connection is None:
+            raise Transient("cannot connect")
+        try:
+            connection.ehlo_or_helo_if_needed()
+        except (OSError, smtplib.SMTPException) as error:
+            self._drop()
+            raise Transient(f"no greeting: {error}"[:200]) from error
+        return connection
+
+    def _drop(self) -> None:
+        connection, self.backend.connection = self.backend.connection, None
+        if connection is not None:
+            with contextlib.suppress(OSError):
+                connection.close()
+
+    def _command(self, connection: smtplib.SMTP, stage: str, expected: tuple[int, ...], *args: str) -> None:
+        code, reply = connection.docmd(*args)
+        if code in expected:
+            return
+        if code == 421:  # the server is closing the connection
+            self._drop()
+        elif code != -1:
+            try:
+                connection.rset()
+            except (OSError, smtplib.SMTPException):
+                self._drop()
+        raise _smtp_fault(code, reply, stage)
+
+    def send(self, item: Outgoing) -> str:
+        data = dot_stuff(self.template.as_bytes(item.recipient, message_id=item.message_id, date=self.date))
+        connection = self._connection()
+        try:
+            self._command(connection, "MAIL", (250,), "mail", f"FROM:<{self.template.sender}>")
+            self._command(connection, "RCPT", (250, 251), "rcpt", f"TO:<{item.recipient.address}>")
+            self._command(connection, "DATA", (354,), "data")
+            connection.send(data + (b"" if data.endswith(CRLF) else CRLF) + b"." + CRLF)
+        except (smtplib.SMTPServerDisconnected, OSError) as error:
+            # The final "." was not all written, so the server cannot have accepted it.
+            self._drop()
+            raise Transient(f"connection lost before the message was sent: {error}"[:200]) from error
+        try:
+            code, reply = connection.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError) as error:
+            self._drop()
+            raise Ambiguous(f"no reply after the message was sent: {error}"[:200]) from error
+        if code != 250:
+            raise _smtp_fault(code, reply, "end of DATA")
+        return item.message_id.strip("<>")
+
+    def close(self) -> None:
+        try:
+            self.backend.close()
+        except (OSError, smtplib.SMTPException):
+            self._drop()
+
+
+def retry_after_seconds(value: str | None, default: float = 1.0) -> float:
+    """Retry-After as delay-seconds or an HTTP date (RFC 9110 10.2.3)."""
+    if not value:
+        return default
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return default
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def _caused_by(error: BaseException, *types: type[BaseException]) -> bool:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, types):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def anymail_fault(error: AnymailError) -> SendFault:
+    reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+    if isinstance(error, AnymailRecipientsRefused | AnymailInvalidAddress):
+        return Permanent(reason)
+    status = getattr(error, "status_code", None)
+    if status == 429:
+        headers = getattr(getattr(error, "response", None), "headers", None) or {}
+        return RateLimited(reason, retry_after=retry_after_seconds(headers.get("Retry-After")))
+    if status is not None:
+        return Transient(reason) if status >= 500 else Permanent(reason)
+    # No HTTP answer. Failing to connect is safe to retry; losing the answer is not.
+    if _caused_by(error, requests.ConnectTimeout, ConnectionRefusedError):
+        return Transient(reason)
+    if isinstance(error, AnymailAPIError) and not _caused_by(error, requests.RequestException, OSError):
+        return Transient(reason)
+    return Ambiguous(reason)
+
+
+class MessageTransport:
+    def __init__(self, *, backend: BaseEmailBackend, template: MimeTemplate, name: str) -> None:
+        self.backend = backend
+        self.template = template
+        self.name = name
+        self.opened = False
+
+    def build(self, item: Outgoing) -> EmailMultiAlternatives:
+        compiled, personal = self.template.compiled, item.recipient.personal
+        message = EmailMultiAlternatives(
+            subject=compiled.subject,
+            body=compiled.render_text(personal),
+            from_email=email.utils.formataddr((self.template.sender_name, self.template.sender)),
+            to=[item.recipient.address],
+            headers={
+                "Message-ID": item.message_id,
+                "List-Unsubscribe": self.template.list_unsubscribe(personal),
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                "X-Tidings-Delivery": str(item.recipient.delivery_id),
+            },
+        )
+        message.attach_alternative(compiled.render_html(personal), "text/html")
+        # django-anymail sends metadata to the ESP, which echoes it in every webhook.
+        message.metadata = {"delivery_id": str(item.recipient.delivery_id)}  # type: ignore[attr-defined]
+        return message
+
+    def send(self, item: Outgoing) -> str:
+        message = self.build(item)
+        if not self.opened:
+            self.backend.open()
+            self.opened = True
+        try:
+            self.backend.send_messages([message])
+        except AnymailError as error:
+            raise anymail_fault(error) from error
+        except (OSError, smtplib.SMTPException) as error:
+            raise Transient(str(error)[:200]) from error
+        status = getattr(message, "anymail_status", None)
+        if status is None:
+            return item.message_id.strip("<>")
+        recipient = status.recipients.get(item.recipient.address)
+        if recipient is not None and recipient.status in ("rejected", "invalid"):
+            raise Permanent(f"refused by the ESP ({recipient.status})")
+        return str(status.message_id or item.message_id.strip("<>"))
+
+    def close(self) -> None:
+        if self.opened:
+            self.backend.close()
+            self.opened = False
+
+
+def backoff_seconds(attempt: int, *, base: float, cap: float = 30.0) -> float:
+    return float(min(base * (2**attempt), cap))
+
+
+def pause(seconds: float) -> None:
+    """One place that sleeps, so the waiting is visible in one line of a profile."""
+    if seconds > 0:
+        time.sleep(seconds)

@@ -1,0 +1,77 @@
+"""Fixtures for the sending engine's tests: an audience, a mailing, a fake ESP, an SMTP sink."""
+
+import pytest
+from django.utils import timezone
+
+from subscriptions.models import Mailing, Subscriber, Subscription, Topic
+from tests.factories import CampaignFactory, SubscriberFactory, TopicFactory
+from tests.fake_esp import FakeEsp
+from tests.smtp_sink import SmtpSink
+
+BODY = 'Hello {{ first_name|default:"there" }},\n\nThe **Kent** force is [recruiting now](https://example.org/jobs).\n'
+
+
+def subscribe(subscriber: Subscriber, *topics: Topic, ended: bool = False) -> None:
+    for topic in topics:
+        Subscription.objects.create(
+            subscriber=subscriber,
+            topic=topic,
+            source=Subscription.Source.PAGE,
+            ended_at=timezone.now() if ended else None,
+        )
+
+
+def make_mailing(
+    campaign, topics, *, kind=Mailing.Kind.NEWSLETTER, status=Mailing.Status.SENDING, body=BODY
+) -> Mailing:
+    mailing = Mailing.objects.create(
+        campaign=campaign, kind=kind, subject="Kent is recruiting", body=body, status=status
+    )
+    mailing.topics.set(topics)
+    return mailing
+
+
+@pytest.fixture
+def campaign():
+    return CampaignFactory(sender_email="alerts@police.example.org")
+
+
+@pytest.fixture
+def topics(campaign):
+    return [TopicFactory(campaign=campaign, kind=Topic.Kind.ENTITY) for _ in range(3)]
+
+
+@pytest.fixture
+def audience(campaign, topics):
+    """Five people subscribed to the first topic, two of them to the second as well."""
+    people = [SubscriberFactory(campaign=campaign, first_name=f"Person {i}") for i in range(5)]
+    for person in people:
+        subscribe(person, topics[0])
+    subscribe(people[0], topics[1])
+    subscribe(people[1], topics[1])
+    return people
+
+
+@pytest.fixture
+def fake_esp(settings):
+    settings.MAILERS = {"default": {"BACKEND": "tests.fake_esp.FakeEspBackend"}}
+    settings.SEND_RETRY_BACKOFF_SECONDS = 0.01
+    settings.SEND_RATE_PER_SECOND = 1000
+    settings.SEND_RATE_BURST = 1000
+    FakeEsp.reset()
+    yield FakeEsp
+    FakeEsp.reset()
+
+
+@pytest.fixture
+def smtp_sink(settings):
+    with SmtpSink() as sink:
+        settings.MAILERS = {
+            "default": {
+                "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+                "OPTIONS": {"host": "127.0.0.1", "port": sink.port, "use_tls": False, "timeout": 5},
+            }
+        }
+        settings.SEND_RATE_PER_SECOND = 1000
+        settings.SEND_RATE_BURST = 1000
+        yield sink

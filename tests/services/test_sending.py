@@ -1,0 +1,264 @@
+import base64
+import threading
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from subscriptions.addresses import email_hmac
+from subscriptions.models import ConsentEvent, DailyStat, Delivery, Mailing, Subscriber, Suppression
+from subscriptions.services import sending
+from subscriptions.services.reconcile import mailing_progress
+from subscriptions.services.withdrawal import WithdrawalReason, subscriber_withdraw
+from tests.factories import CampaignFactory, SubscriberFactory
+from tests.mailing_fixtures import make_mailing, subscribe
+
+pytestmark = pytest.mark.django_db
+
+
+def recipients(mailing):
+    return set(Delivery.objects.filter(mailing=mailing).values_list("subscriber_id", flat=True))
+
+
+# --- Fan-out ------------------------------------------------------------------------
+
+
+def test_fan_out_makes_one_delivery_per_person_however_many_topics_match(campaign, topics, audience):
+    mailing = make_mailing(campaign, topics[:2])
+    assert sending.mailing_fan_out(mailing=mailing) == 5
+    assert recipients(mailing) == {person.pk for person in audience}
+
+
+def test_fan_out_leaves_out_everyone_who_must_not_be_mailed(campaign, topics, audience):
+    pending = SubscriberFactory(campaign=campaign, status=Subscriber.Status.PENDING)
+    gone = SubscriberFactory(campaign=campaign, status=Subscriber.Status.UNSUBSCRIBED)
+    restricted = SubscriberFactory(campaign=campaign, restricted=True)
+    suppressed = SubscriberFactory(campaign=campaign)
+    Suppression.objects.create(campaign=campaign, email_hmac=email_hmac(suppressed.email), reason="complaint")
+    ended = SubscriberFactory(campaign=campaign)
+    subscribe(ended, topics[0], ended=True)
+    other_topic = SubscriberFactory(campaign=campaign)
+    subscribe(other_topic, topics[2])
+    for person in (pending, gone, restricted, suppressed):
+        subscribe(person, topics[0])
+    mailing = make_mailing(campaign, topics[:2])
+    sending.mailing_fan_out(mailing=mailing)
+    assert recipients(mailing) == {person.pk for person in audience}
+
+
+def test_a_suppression_in_another_campaign_does_not_count(campaign, topics, audience):
+    other = CampaignFactory()
+    Suppression.objects.create(campaign=other, email_hmac=email_hmac(audience[0].email), reason="complaint")
+    mailing = make_mailing(campaign, topics[:1])
+    assert sending.mailing_fan_out(mailing=mailing) == 5
+
+
+def test_a_service_notice_goes_to_every_active_subscriber_whatever_their_topics(campaign, topics, audience):
+    no_topics = SubscriberFactory(campaign=campaign)
+    SubscriberFactory(campaign=campaign, restricted=True)
+    SubscriberFactory(campaign=CampaignFactory())
+    mailing = make_mailing(campaign, [], kind=Mailing.Kind.SERVICE_NOTICE)
+    sending.mailing_fan_out(mailing=mailing)
+    assert recipients(mailing) == {person.pk for person in audience} | {no_topics.pk}
+
+
+def test_fanning_out_again_adds_nobody(campaign, topics, audience):
+    mailing = make_mailing(campaign, topics[:1])
+    sending.mailing_fan_out(mailing=mailing)
+    assert sending.mailing_fan_out(mailing=mailing) == 0
+    assert Delivery.objects.filter(mailing=mailing).count() == 5
+
+
+def test_starting_a_due_mailing_fans_out_once_and_sends(
+    campaign, topics, audience, fake_esp, django_capture_on_commit_callbacks
+):
+    mailing = make_mailing(campaign, topics[:1], status=Mailing.Status.SCHEDULED)
+    Mailing.objects.filter(pk=mailing.pk).update(scheduled_at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sending.mailings_dispatch_due() == 1
+    assert sending.mailing_start(mailing_id=mailing.pk) is False
+    mailing.refresh_from_db()
+    assert (mailing.status, mailing.recipients_count, mailing.sent_count) == ("sent", 5, 5)
+    assert len(fake_esp.sent) == 5
+
+
+def test_a_mailing_scheduled_for_later_is_not_started(campaign, topics, audience):
+    mailing = make_mailing(campaign, topics[:1], status=Mailing.Status.SCHEDULED)
+    Mailing.objects.filter(pk=mailing.pk).update(scheduled_at=timezone.now() + timezone.timedelta(hours=1))
+    assert sending.mailings_dispatch_due() == 0
+    assert not Delivery.objects.filter(mailing=mailing).exists()
+
+
+def test_a_mailing_with_nobody_to_send_to_is_sent_at_once(campaign, topics):
+    mailing = make_mailing(campaign, topics[:1], status=Mailing.Status.SCHEDULED)
+    Mailing.objects.filter(pk=mailing.pk).update(scheduled_at=timezone.now())
+    sending.mailings_dispatch_due()
+    mailing.refresh_from_db()
+    assert (mailing.status, mailing.recipients_count) == ("sent", 0)
+
+
+# --- Claim, send, mark ----------------------------------------------------------------
+
+
+def started(campaign, topics):
+    mailing = make_mailing(campaign, topics)
+    Mailing.objects.filter(pk=mailing.pk).update(recipients_count=sending.mailing_fan_out(mailing=mailing))
+    return mailing
+
+
+def test_it_sends_every_delivery_and_marks_the_batch(campaign, topics, audience, fake_esp):
+    mailing = started(campaign, topics[:2])
+    totals = sending.mailing_send_batches(mailing_id=mailing.pk)
+    assert totals == {"sent": 5}
+    deliveries = Delivery.objects.filter(mailing=mailing)
+    assert set(deliveries.values_list("status", flat=True)) == {"sent"}
+    assert sorted(int(s.delivery_id) for s in fake_esp.sent) == sorted(deliveries.values_list("pk", flat=True))
+    by_id = {str(d.pk): d for d in deliveries}
+    assert all(by_id[s.delivery_id].esp_message_id == s.esp_message_id for s in fake_esp.sent)
+    mailing.refresh_from_db()
+    assert (mailing.status, mailing.sent_count) == ("sent", 5)
+    assert DailyStat.objects.get(campaign=campaign, metric="sends").count == 5
+
+
+def test_every_message_carries_the_unsubscribe_headers_and_its_delivery_id(campaign, topics, audience, fake_esp):
+    mailing = started(campaign, topics[:1])
+    sending.mailing_send_batches(mailing_id=mailing.pk)
+    message = fake_esp.sent[0]
+    assert message.metadata == {"delivery_id": message.delivery_id}
+    assert message.headers["List-Unsubscribe"].startswith("<https://tidings.test/u/")
+    assert message.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message.headers["Message-ID"].startswith(f"<{message.delivery_id}.")
+    assert message.headers["Message-ID"].endswith("@police.example.org>")
+    person = Subscriber.objects.get(email=message.to)
+    assert f"Hello {person.first_name}," in message.text
+    assert "/manage/" in message.text
+    assert "/u/" in message.html
+
+
+def test_it_skips_people_who_withdrew_or_were_restricted_after_fan_out(campaign, topics, audience, fake_esp):
+    mailing = started(campaign, topics[:2])
+    subscriber_withdraw(
+        subscriber_id=audience[0].pk, reason=WithdrawalReason.ONE_CLICK, source=ConsentEvent.Source.EMAIL, erase=False
+    )
+    Subscriber.objects.filter(pk=audience[1].pk).update(restricted=True)
+    audience[2].subscriptions.update(ended_at=timezone.now())
+    Suppression.objects.create(campaign=campaign, email_hmac=email_hmac(audience[3].email), reason="hard_bounce")
+    totals = sending.mailing_send_batches(mailing_id=mailing.pk)
+    assert totals == {"skipped": 4, "sent": 1}
+    assert [s.to for s in fake_esp.sent] == [audience[4].email]
+    assert mailing_progress(mailing_id=mailing.pk).skipped == 4
+
+
+def test_someone_erased_after_fan_out_is_simply_gone(campaign, topics, audience, fake_esp):
+    mailing = started(campaign, topics[:1])
+    subscriber_withdraw(
+        subscriber_id=audience[0].pk, reason=WithdrawalReason.ONE_CLICK, source=ConsentEvent.Source.EMAIL
+    )
+    sending.mailing_send_batches(mailing_id=mailing.pk)
+    assert audience[0].email not in {s.to for s in fake_esp.sent}
+    assert len(fake_esp.sent) == 4
+
+
+def test_a_person_saved_without_a_hash_is_still_checked_against_suppressions(campaign, topics, audience, fake_esp):
+    Subscriber.objects.filter(pk=audience[0].pk).update(email_hmac="")
+    Suppression.objects.create(campaign=campaign, email_hmac=email_hmac(audience[0].email), reason="complaint")
+    mailing = started(campaign, topics[:1])
+    sending.mailing_send_batches(mailing_id=mailing.pk)
+    assert audience[0].email not in {s.to for s in fake_esp.sent}
+
+
+def test_progress_is_readable_while_sending(campaign, topics, audience, fake_esp, settings):
+    settings.SEND_BATCH_SIZE = 2
+    mailing = started(campaign, topics[:1])
+    claimed = sending.deliveries_claim(mailing=mailing, limit=2)
+    progress = mailing_progress(mailing_id=mailing.pk)
+    assert (progress.status, progress.recipients, progress.sent, progress.remaining) == ("sending", 5, 0, 5)
+    results = {row.delivery_id: sending.Result("sent", "x") for row in claimed}
+    sending.deliveries_mark(mailing_id=mailing.pk, campaign_id=campaign.pk, results=results)
+    progress = mailing_progress(mailing_id=mailing.pk)
+    assert (progress.sent, progress.remaining) == (2, 3)
+
+
+def test_a_mailing_is_sent_only_when_nothing_is_queued_or_sending(campaign, topics, audience, fake_esp):
+    mailing = started(campaign, topics[:1])
+    sending.deliveries_claim(mailing=mailing, limit=5)
+    assert sending.mailing_complete_if_done(mailing_id=mailing.pk) is False
+    Delivery.objects.filter(mailing=mailing).update(status="sent")
+    assert sending.mailing_complete_if_done(mailing_id=mailing.pk) is True
+
+
+def test_a_cancelled_mailing_stops_between_batches(campaign, topics, audience, fake_esp):
+    mailing = started(campaign, topics[:1])
+    sending.mailing_stop(mailing=mailing, reason="cancelled")
+    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {}
+    assert fake_esp.sent == []
+    assert mailing_progress(mailing_id=mailing.pk).skipped == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_send_each_delivery_exactly_once(campaign, topics, fake_esp, settings):
+    settings.SEND_BATCH_SIZE = 7
+    people = SubscriberFactory.create_batch(120, campaign=campaign)
+    for person in people:
+        subscribe(person, topics[0])
+    mailing = started(campaign, topics[:1])
+    errors = []
+
+    def worker():
+        try:
+            sending.mailing_send_batches(mailing_id=mailing.pk)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    sent_ids = [s.delivery_id for s in fake_esp.sent]
+    assert len(sent_ids) == len(set(sent_ids)) == 120
+    mailing.refresh_from_db()
+    assert (mailing.status, mailing.sent_count) == ("sent", 120)
+
+
+# --- SMTP ---------------------------------------------------------------------------
+
+
+def test_it_sends_pre_serialised_messages_over_smtp(campaign, topics, audience, smtp_sink):
+    Subscriber.objects.filter(pk=audience[0].pk).update(first_name="Zoë <b>&</b>\r\nBcc: evil@example.com")
+    mailing = started(campaign, topics[:1])
+    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    received = {r.recipients[0]: r for r in smtp_sink.state.received}
+    assert set(received) == {person.email for person in audience}
+    message = received[audience[0].email].message()
+    assert message["To"] == audience[0].email
+    assert message["Bcc"] is None
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["X-Tidings-Delivery"] == str(Delivery.objects.get(subscriber=audience[0]).pk)
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "Hello Zoë <b>&</b> Bcc: evil@example.com," in text
+    assert "Hello Zoë &lt;b&gt;&amp;&lt;/b&gt; Bcc: evil@example.com," in html
+    delivery = Delivery.objects.get(subscriber=audience[0])
+    assert message["Message-ID"] == f"<{delivery.esp_message_id}>"
+
+
+def test_a_recipient_refused_over_smtp_fails_alone(campaign, topics, audience, smtp_sink):
+    smtp_sink.state.rcpt_replies[audience[2].email] = (550, "5.1.1 no such user")
+    mailing = started(campaign, topics[:1])
+    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 4, "failed": 1}
+    failed = Delivery.objects.get(mailing=mailing, status="failed")
+    assert failed.subscriber_id == audience[2].pk
+    assert "550" in failed.error
+
+
+def test_the_smtp_bodies_are_base64_with_crlf_line_ends(campaign, topics, audience, smtp_sink):
+    mailing = started(campaign, topics[:1])
+    sending.mailing_send_batches(mailing_id=mailing.pk)
+    data = smtp_sink.state.received[0].data
+    assert b"\n" not in data.replace(b"\r\n", b"")
+    body = data.split(b"Content-Transfer-Encoding: base64\r\n\r\n")[1].split(b"\r\n--")[0]
+    assert "Kent" in base64.b64decode(body).decode()
