@@ -58,11 +58,13 @@ assets: node_modules/.installed
 
 # With DATABASE_URL and REDIS_URL set, run the full stack (web, worker, beat) under
 # honcho; otherwise the embedded demo: SQLite in var/, tasks in-process, mail to
-# /dev/outbox/. Both create the demo staff user: `make run` is a local run (production
-# runs the container image, whose entrypoint never does), hence --force with DEBUG off.
+# /dev/outbox/. `make run` is a local run, never production (that is the container
+# image, whose entrypoint creates no demo user): DEBUG defaults to true in both modes,
+# and the demo staff user is created with --force even if DEBUG=false was asked for.
 run: install
 	@if [ -n "$$DATABASE_URL" ] && [ -n "$$REDIS_URL" ]; then \
 		set -e; \
+		export DEBUG=$${DEBUG:-true} SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)}; \
 		$(PY) manage.py migrate --noinput; \
 		$(PY) manage.py collectstatic --noinput --verbosity 0; \
 		$(PY) manage.py load_presets; \
@@ -70,7 +72,7 @@ run: install
 		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" PORT=$(PORT) HOST=$(HOST) exec $(VENV)/bin/honcho start -f Procfile; \
 	else \
 		set -e; \
-		export DEBUG=$${DEBUG:-true}; \
+		export DEBUG=$${DEBUG:-true} SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)}; \
 		$(PY) manage.py migrate --noinput; \
 		$(PY) manage.py load_presets; \
 		$(PY) manage.py create_demo_user; \

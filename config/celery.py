@@ -15,7 +15,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("tidings")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = (Queue("transactional"), Queue("bulk"))
+# Each queue is bound by its own name, so a message for one can never reach the other,
+# on Redis or on any AMQP broker.
+app.conf.task_queues = (Queue("transactional", routing_key="transactional"), Queue("bulk", routing_key="bulk"))
 app.autodiscover_tasks()
 
 # Periodic sweeps. Each expires after one period: if workers were down, beat's backlog

@@ -29,6 +29,8 @@ DEBUG = env_bool("DEBUG", default=False)
 PRODUCTION = not DEBUG
 
 SECRET_KEY = env_str("SECRET_KEY", "insecure-development-key-never-use-in-production", required=PRODUCTION)
+# Previous keys, still accepted after a rotation: links in mail already sent keep working.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 # Suppression entries are HMACs under their own key, so rotating SECRET_KEY (which
 # revokes sessions and confirmation links) does not forget who asked never to be mailed.
 SUPPRESSION_KEY = env_str("SUPPRESSION_KEY", "insecure-development-suppression-key", required=PRODUCTION)

@@ -1,6 +1,7 @@
 import pytest
 
 from config.celery import app as celery_app
+from subscriptions.tasks import erase_subscriber, expire_pending_signups
 
 
 @pytest.fixture(autouse=True)
@@ -22,3 +23,19 @@ def test_it_expires_pending_sign_ups_on_the_bulk_queue_every_quarter_hour():
     assert celery_app.tasks[entry["task"]].queue == "bulk"
     assert entry["schedule"].minute == {0, 15, 30, 45}
     assert entry["options"]["expires"] <= 15 * 60
+
+
+@pytest.fixture
+def enqueue_for_real():
+    celery_app.conf.task_always_eager = False
+    yield
+    celery_app.conf.task_always_eager = True
+
+
+@pytest.mark.usefixtures("enqueue_for_real")
+def test_each_task_is_enqueued_on_its_own_queue_only(redis_client):
+    expire_pending_signups.delay()
+    erase_subscriber.delay(1, "one_click")
+    erase_subscriber.delay(2, "one_click")
+
+    assert (redis_client.llen("bulk"), redis_client.llen("transactional")) == (1, 2)
