@@ -4,7 +4,16 @@ Personal data is shown only where staff need it to answer a request; ledgers are
 read-only because they are evidence.
 """
 
-from django.contrib import admin
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from subscriptions.models import (
     AuditEvent,
@@ -20,6 +29,7 @@ from subscriptions.models import (
     Suppression,
     Topic,
 )
+from subscriptions.services import mailings as mailing_services
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -62,6 +72,26 @@ class TopicAdmin(admin.ModelAdmin):
     list_display = ["name", "campaign", "kind", "public_status", "archived"]
     list_filter = ["campaign", "kind", "archived"]
     search_fields = ["name", "slug"]
+    actions = ["draft_alert"]
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        previous = form.initial.get("public_status", "") if change else ""
+        super().save_model(request, obj, form, change)
+        if mailing_services.topic_status_changed(topic=obj, previous_status=previous):
+            prefill = mailing_services.alert_prefill(topic=obj)
+            url = f"{reverse('admin:subscriptions_mailing_add')}?{urlencode(prefill, doseq=True)}"
+            offer = '“{}” is now “{}”. <a href="{}">Write an alert to its subscribers</a>.'
+            messages.info(request, format_html(offer, obj.name, obj.public_status, url))
+
+    @admin.action(description="Draft an entity alert for the current public status")
+    def draft_alert(self, request, queryset):  # type: ignore[no-untyped-def]
+        for topic in queryset:
+            try:
+                mailing = mailing_services.alert_draft_create(topic=topic, actor=request.user)
+            except ValidationError as error:
+                messages.error(request, f"{topic.name}: {' '.join(error.messages)}")
+            else:
+                messages.success(request, f"Drafted “{mailing.subject}”: review it, then send it from Mailings.")
 
 
 @admin.register(SignupForm)
@@ -98,12 +128,34 @@ class ConsentEventAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "source"]
 
 
+class MailingForm(forms.ModelForm):
+    class Meta:
+        model = Mailing
+        fields = ["campaign", "kind", "topics", "subject", "body", "scheduled_at"]
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        mailing = Mailing(**{name: cleaned.get(name) for name in ("campaign", "kind", "subject", "body")})
+        problems = mailing_services.mailing_problems(mailing=mailing, topics=cleaned.get("topics") or [])
+        if problems:
+            raise ValidationError(problems)
+        return cleaned
+
+
 @admin.register(Mailing)
 class MailingAdmin(admin.ModelAdmin):
-    list_display = ["subject", "campaign", "kind", "status", "scheduled_at", "recipients_count", "sent_count"]
+    form = MailingForm
+    list_display = [
+        "subject", "campaign", "kind", "status", "scheduled_at",
+        "recipients_count", "sent_count", "failed_count", "remaining_count",
+    ]  # fmt: skip
     list_filter = ["campaign", "kind", "status"]
     filter_horizontal = ["topics"]
+    actions = ["send_now", "schedule", "cancel", "send_test_to_me"]
     readonly_fields = [
+        "preview_link",
         "status",
         "created_by",
         "started_at",
@@ -118,6 +170,89 @@ class MailingAdmin(admin.ModelAdmin):
         "opens_count",
         "clicks_count",
     ]
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        # Once it has left the drafts, a mailing is a record of what was sent.
+        if obj is not None and obj.status != Mailing.Status.DRAFT:
+            return [*MailingForm.Meta.fields, *self.readonly_fields]
+        return self.readonly_fields
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="Preview")
+    def preview_link(self, obj: Mailing) -> str:
+        if obj.pk is None:
+            return "Save the draft to preview it."
+        url = reverse("admin:subscriptions_mailing_preview", args=[obj.pk])
+        return format_html('<a href="{}">Preview as a subscriber would see it</a>', url)
+
+    def get_urls(self):  # type: ignore[no-untyped-def]
+        preview = self.admin_site.admin_view(self.preview_view)
+        return [path("<int:mailing_id>/preview/", preview, name="subscriptions_mailing_preview"), *super().get_urls()]
+
+    def preview_view(self, request, mailing_id: int):  # type: ignore[no-untyped-def]
+        mailing = get_object_or_404(Mailing.objects.select_related("campaign"), pk=mailing_id)
+        if not self.has_view_permission(request, mailing):
+            raise PermissionDenied
+        subscriber_id = request.GET.get("subscriber", "")
+        subscriber = None
+        if subscriber_id.isdigit():
+            subscriber = Subscriber.objects.filter(pk=subscriber_id, campaign_id=mailing.campaign_id).first()
+        preview = mailing_services.mailing_preview(mailing=mailing, subscriber=subscriber)
+        if request.GET.get("part") == "html":
+            return HttpResponse(preview.html)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Preview: {preview.subject}",
+            "opts": self.model._meta,
+            **{"mailing": mailing, "preview": preview, "subscriber": subscriber},
+        }
+        return TemplateResponse(request, "admin/subscriptions/mailing/preview.html", context)
+
+    def _each(self, request, queryset, act, done: str) -> None:  # type: ignore[no-untyped-def]
+        for mailing in queryset:
+            try:
+                act(mailing)
+            except ValidationError as error:
+                messages.error(request, f"“{mailing.subject}”: {' '.join(error.messages)}")
+            else:
+                messages.success(request, f"“{mailing.subject}”: {done}")
+
+    @admin.action(description="Send now")
+    def send_now(self, request, queryset):  # type: ignore[no-untyped-def]
+        send = partial_call(mailing_services.mailing_send_now, actor=request.user)
+        self._each(request, queryset, send, "sending has started.")
+
+    @admin.action(description="Schedule for the time set on the mailing")
+    def schedule(self, request, queryset):  # type: ignore[no-untyped-def]
+        def act(mailing: Mailing) -> None:
+            if mailing.scheduled_at is None:
+                raise ValidationError("Set the scheduled time on the mailing first.")
+            mailing_services.mailing_schedule(mailing_id=mailing.pk, send_at=mailing.scheduled_at, actor=request.user)
+
+        self._each(request, queryset, act, "scheduled.")
+
+    @admin.action(description="Cancel")
+    def cancel(self, request, queryset):  # type: ignore[no-untyped-def]
+        cancel = partial_call(mailing_services.mailing_cancel, actor=request.user)
+        self._each(request, queryset, cancel, "cancelled; nothing more will be sent.")
+
+    @admin.action(description="Send a test to my own address")
+    def send_test_to_me(self, request, queryset):  # type: ignore[no-untyped-def]
+        def act(mailing: Mailing) -> None:
+            mailing_services.mailing_send_test(
+                mailing=mailing, to=request.user.email, first_name=request.user.first_name, actor=request.user
+            )
+
+        self._each(request, queryset, act, f"test sent to {request.user.email}.")
+
+
+def partial_call(service, **fixed):  # type: ignore[no-untyped-def]
+    """An admin action's per-mailing call of a service taking mailing_id."""
+    return lambda mailing: service(mailing_id=mailing.pk, **fixed)
 
 
 @admin.register(Delivery)

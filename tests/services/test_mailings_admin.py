@@ -1,0 +1,50 @@
+import pytest
+from django.urls import reverse
+
+from subscriptions.models import Mailing, Topic
+from tests.factories import StaffUserFactory, SubscriberFactory
+from tests.mailing_fixtures import BODY, make_mailing
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client):
+    client.force_login(StaffUserFactory())
+    return client
+
+
+def test_the_preview_shows_one_subscribers_copy_without_sending(staff_client, campaign, topics):
+    mailing = make_mailing(campaign, topics[:1], status=Mailing.Status.DRAFT)
+    person = SubscriberFactory(campaign=campaign, first_name="Priya")
+    url = reverse("admin:subscriptions_mailing_preview", args=[mailing.pk])
+    page = staff_client.get(url, {"subscriber": person.pk})
+    assert page.status_code == 200
+    assert "Hello Priya," in page.content.decode()
+    html = staff_client.get(url, {"subscriber": person.pk, "part": "html"})
+    assert "<strong>Kent</strong>" in html.content.decode()
+
+
+def test_the_form_refuses_a_mailing_with_no_audience(staff_client, campaign):
+    data = {"campaign": campaign.pk, "kind": "newsletter", "subject": "Hi", "body": BODY}
+    page = staff_client.post(reverse("admin:subscriptions_mailing_add"), data)
+    assert "Choose at least one topic" in page.content.decode()
+    assert not Mailing.objects.exists()
+
+
+def test_send_now_from_the_list_sends_and_says_so(staff_client, campaign, topics, audience, fake_esp):
+    mailing = make_mailing(campaign, topics[:1], status=Mailing.Status.DRAFT)
+    changelist = reverse("admin:subscriptions_mailing_changelist")
+    page = staff_client.post(changelist, {"action": "send_now", "_selected_action": [mailing.pk]}, follow=True)
+    assert "sending has started" in page.content.decode()
+    assert Mailing.objects.get(pk=mailing.pk).status in ("scheduled", "sending", "sent")
+
+
+def test_a_new_public_status_offers_a_prefilled_alert(staff_client, campaign, topics):
+    topic = topics[0]
+    data = {"campaign": campaign.pk, "slug": topic.slug, "name": topic.name, "kind": Topic.Kind.ENTITY,
+            "public_status": "Recruiting now", "position": 0}  # fmt: skip
+    page = staff_client.post(reverse("admin:subscriptions_topic_change", args=[topic.pk]), data, follow=True)
+    content = page.content.decode()
+    assert "Write an alert to its subscribers" in content
+    assert "kind=entity_alert" in content
