@@ -9,7 +9,10 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass
+from functools import cache as cache_on_first_use
+from typing import Any
 
+import redis
 from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
@@ -25,6 +28,7 @@ class Limit:
     name: str
     count: int
     seconds: int
+    rolling: bool = False
 
 
 class RateLimited(Exception):
@@ -54,59 +58,99 @@ def _hashed(value: str) -> str:
     return hmac.new(settings.SUPPRESSION_KEY.encode(), value.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def _over_limit(key: str, limit: Limit) -> bool:
-    """Count one hit in a fixed window; True when the window's count passes the limit."""
-    window = int(time.time()) // limit.seconds
-    full_key = f"rl:{limit.name}:{key}:{window}"
-    cache.add(full_key, 0, timeout=limit.seconds + 1)
-    try:
-        hits = cache.incr(full_key)
-    except ValueError:  # expired between add and incr
-        cache.set(full_key, 1, timeout=limit.seconds + 1)
-        hits = 1
-    return hits > limit.count
+# Check every counter first and count the hit only when all are under their limit, in
+# one atomic round trip: a refused request changes nothing, and concurrent requests
+# cannot both slip under a limit. Returns the 1-based index of the first limit hit.
+_ADMIT_LUA = """
+for i, key in ipairs(KEYS) do
+  local count = tonumber(redis.call('GET', key) or '0')
+  if count + 1 > tonumber(ARGV[2 * i - 1]) then return i end
+end
+for i, key in ipairs(KEYS) do
+  if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, ARGV[2 * i]) end
+end
+return 0
+"""
 
 
-def check_limits(*, key: str, limits: tuple[Limit, ...]) -> None:
-    for limit in limits:
-        if _over_limit(_hashed(key), limit):
-            raise RateLimited(limit.name)
+@cache_on_first_use
+def _redis() -> Any:
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    return client, client.register_script(_ADMIT_LUA)
 
 
-def ip_limits() -> tuple[Limit, ...]:
-    return (
+def _key(key: str, limit: Limit) -> str:
+    # Rolling windows (email-window, email-week) start at the first hit; the others
+    # are fixed windows numbered by time, so they reset on the minute or hour.
+    window = "" if limit.rolling else f":{int(time.time()) // limit.seconds}"
+    return f"tidings:rl:{limit.name}:{_hashed(key)}{window}"
+
+
+def _ttl(limit: Limit) -> int:
+    # A fixed window's key outlives its window by a second so no hit lands on a dead key.
+    return limit.seconds if limit.rolling else limit.seconds + 1
+
+
+def admit(checks: list[tuple[str, Limit]]) -> None:
+    """Count one request against every (key, limit) pair, or raise RateLimited having
+    counted nothing."""
+    keys = [_key(key, limit) for key, limit in checks]
+    if settings.REDIS_URL:
+        _, script = _redis()
+        args = [value for _, limit in checks for value in (limit.count, _ttl(limit))]
+        refused = int(script(keys=keys, args=args))
+    else:
+        refused = _admit_in_cache(keys, [limit for _, limit in checks])
+    if refused:
+        raise RateLimited(checks[refused - 1][1].name)
+
+
+def _admit_in_cache(keys: list[str], limits: list[Limit]) -> int:
+    """The demo's path without Redis: the same rule through Django's local cache."""
+    for index, (key, limit) in enumerate(zip(keys, limits, strict=True), start=1):
+        if (cache.get(key) or 0) + 1 > limit.count:
+            return index
+    for key, limit in zip(keys, limits, strict=True):
+        if not cache.add(key, 1, timeout=_ttl(limit)):
+            cache.incr(key)
+    return 0
+
+
+def _ip_limits() -> list[Limit]:
+    return [
         Limit("ip-minute", settings.SIGNUP_LIMIT_PER_IP_PER_MINUTE, 60),
         Limit("ip-hour", settings.SIGNUP_LIMIT_PER_IP_PER_HOUR, 3600),
-    )
-
-
-def address_limits() -> tuple[Limit, ...]:
-    return (Limit("address-hour", settings.SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR, 3600),)
+    ]
 
 
 def check_ip(request: HttpRequest) -> None:
-    check_limits(key=client_ip(request), limits=ip_limits())
+    """Count one request from this client against the per-IP limits alone."""
+    admit([(client_ip(request), limit) for limit in _ip_limits()])
 
 
-def check_address(*, campaign_id: int, email: str) -> None:
-    check_limits(key=f"{campaign_id}:{email_hmac(email)}", limits=address_limits())
+def check_limits(*, key: str, limits: tuple[Limit, ...]) -> None:
+    admit([(key, limit) for limit in limits])
 
 
-def claim_confirmation_email(*, campaign_id: int, email: str) -> None:
-    """Allow at most one confirmation email per address per window, a weekly cap, and a
-    global ceiling. Raises RateLimited (and sends nothing) when any is reached."""
+def claim_confirmation_email(*, campaign_id: int, email: str, ip: str | None = None) -> None:
+    """Admit one request that will mail a confirmation to `email`, or raise RateLimited."""
+    admit(signup_checks(ip=ip, campaign_id=campaign_id, email=email))
+
+
+def signup_checks(*, ip: str | None, campaign_id: int, email: str) -> list[tuple[str, Limit]]:
+    """Every limit one sign-up request must pass: per client IP (when there is one: the
+    API has its own per-key limit instead), per address, and on confirmation mail."""
     address = f"{campaign_id}:{email_hmac(email)}"
-    window_key = f"rl:email-window:{_hashed(address)}"
-    if not cache.add(window_key, 1, timeout=settings.CONFIRMATION_EMAIL_WINDOW_SECONDS):
-        raise RateLimited("email-window")
-    try:
-        check_limits(key=address, limits=(Limit("email-week", settings.CONFIRMATION_EMAILS_PER_WEEK, 7 * 86400),))
-        # The circuit breaker: a flood of sign-ups across many addresses (list-bombing
-        # through us) stops all confirmation mail until the hour turns.
-        check_limits(key="all", limits=(Limit("email-global", settings.CONFIRMATION_EMAILS_PER_HOUR, 3600),))
-    except RateLimited:
-        cache.delete(window_key)
-        raise
+    per_ip = [(ip, limit) for limit in _ip_limits()] if ip is not None else []
+    return [
+        *per_ip,
+        (address, Limit("address-hour", settings.SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR, 3600)),
+        (address, Limit("email-window", 1, settings.CONFIRMATION_EMAIL_WINDOW_SECONDS, rolling=True)),
+        (address, Limit("email-week", settings.CONFIRMATION_EMAILS_PER_WEEK, 7 * 86400, rolling=True)),
+        # The circuit breaker: a flood across many addresses (list-bombing through us)
+        # stops all confirmation mail until the hour turns.
+        ("all", Limit("email-global", settings.CONFIRMATION_EMAILS_PER_HOUR, 3600)),
+    ]
 
 
 def form_stamp() -> str:

@@ -36,15 +36,15 @@ def signup_request(
     topics: list[Topic],
     attributes: dict[str, Any],
     source: ConsentEvent.Source,
+    client_ip: str | None = None,
 ) -> None:
     """Record a request and queue the confirmation email. Raises abuse.RateLimited
-    (having changed nothing) when the address has had enough mail for now."""
+    (having changed nothing) when the client or the address is over a limit."""
     campaign = form.campaign
     if not campaign.is_active:
         raise CampaignClosed
     email = normalise_email(email)
-    abuse.check_address(campaign_id=campaign.pk, email=email)
-    abuse.claim_confirmation_email(campaign_id=campaign.pk, email=email)
+    abuse.claim_confirmation_email(campaign_id=campaign.pk, email=email, ip=client_ip)
     notice = selectors.privacy_notice_current(campaign=campaign)
     with transaction.atomic():
         subscriber, created = Subscriber.objects.select_for_update().get_or_create(

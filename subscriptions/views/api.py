@@ -80,7 +80,9 @@ def signup_create(request: HttpRequest, campaign_slug: str) -> JsonResponse:
         fields = {name: [str(e) for e in errors] for name, errors in form.errors.items()}
         return _error(400, "The sign-up is not valid.", fields)
     try:
-        abuse.check_limits(key=f"api:{campaign.pk}", limits=(abuse.Limit("api-minute", settings.API_LIMIT_PER_KEY_PER_MINUTE, 60),))
+        abuse.check_limits(
+            key=f"api:{campaign.pk}", limits=(abuse.Limit("api-minute", settings.API_LIMIT_PER_KEY_PER_MINUTE, 60),)
+        )
         signup.signup_request(
             form=signup_form,
             email=form.cleaned_data["email"],

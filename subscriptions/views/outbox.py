@@ -17,7 +17,8 @@ def _outbox_dir() -> Path:
 def _read(path: Path) -> EmailMessage:
     with path.open("rb") as handle:
         message = email.message_from_binary_file(handle, policy=email.policy.default)
-    assert isinstance(message, EmailMessage)
+    if not isinstance(message, EmailMessage):
+        raise Http404("Unreadable message")
     return message
 
 

@@ -57,6 +57,7 @@ def _accept(request: HttpRequest, signup_form: SignupForm, *, source: ConsentEve
             topics=form.chosen_topics(),
             attributes=form.attributes(),
             source=source,
+            client_ip=abuse.client_ip(request),
         )
     except abuse.RateLimited:
         return rate_limited(request)
@@ -70,10 +71,6 @@ def signup_page(request: HttpRequest, campaign_slug: str, form_slug: str) -> Htt
         return campaign_closed(request, signup_form.campaign)
     if request.method == "GET":
         return _render_form(request, SignupFormFields(signup_form=signup_form))
-    try:
-        abuse.check_ip(request)
-    except abuse.RateLimited:
-        return rate_limited(request)
     response = _accept(request, signup_form, source=ConsentEvent.Source.PAGE)
     return response or redirect("signup-check-email", campaign_slug=campaign_slug)
 
@@ -84,10 +81,6 @@ def signup_embed(request: HttpRequest, campaign_slug: str, form_slug: str) -> Ht
     signup_form = selectors.signup_form_get(campaign_slug=campaign_slug, form_slug=form_slug)
     if not signup_form.campaign.is_active:
         return campaign_closed(request, signup_form.campaign)
-    try:
-        abuse.check_ip(request)
-    except abuse.RateLimited:
-        return rate_limited(request)
     response = _accept(request, signup_form, source=ConsentEvent.Source.EMBED)
     if response is not None:
         return response
