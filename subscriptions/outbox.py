@@ -25,5 +25,6 @@ class OutboxBackend(BaseEmailBackend):
         self.directory.mkdir(parents=True, exist_ok=True)
         for message in email_messages:
             name = f"{time.time_ns()}-{next(_sequence)}.eml"
-            (self.directory / name).write_bytes(message.message().as_bytes(linesep="\n"))
+            mime = message.message()
+            (self.directory / name).write_bytes(mime.as_bytes(policy=mime.policy.clone(linesep="\n")))
         return len(email_messages)
