@@ -9,7 +9,7 @@ so the page never reveals whether an address was new, pending, active or gone.
 from enum import StrEnum
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from subscriptions import abuse, selectors
@@ -47,6 +47,7 @@ def signup_request(
     abuse.claim_confirmation_email(campaign_id=campaign.pk, email=email, ip=client_ip)
     notice = selectors.privacy_notice_current(campaign=campaign)
     with transaction.atomic():
+        _commit_without_waiting_for_disk()
         subscriber, created = Subscriber.objects.select_for_update().get_or_create(
             campaign=campaign,
             email__iexact=email,
@@ -68,6 +69,16 @@ def signup_request(
         )
         stat_increment(campaign_id=campaign.pk, metric="signups")
         transaction.on_commit(lambda: _queue_confirmation(event.pk))
+
+
+def _commit_without_waiting_for_disk() -> None:
+    """A sign-up request need not wait for its WAL flush: a database crash can lose at
+    most the last fraction of a second of unconfirmed requests (the person signs up
+    again), and never corrupts anything. It shortens the time the campaign's daily
+    counter row stays locked, which otherwise serialises concurrent sign-ups."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _variant(subscriber: Subscriber, topics: list[Topic]) -> RequestVariant:
