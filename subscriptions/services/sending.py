@@ -22,7 +22,7 @@ from django.utils import timezone
 from subscriptions.addresses import email_hmac
 from subscriptions.bulk_mime import MimeTemplate, Recipient, UnsendableAddress, envelope_address
 from subscriptions.models import Campaign, Delivery, Mailing, Suppression
-from subscriptions.services.compose import Personal, link_url, mailing_compile
+from subscriptions.services.compose import Personal, link_pattern, mailing_compile
 from subscriptions.services.ratelimit import RateLimitTimeout, ratelimit_pause, ratelimit_take
 
 # Webhook views reconcile through sending.delivery_reconcile; the rules live in services.reconcile.
@@ -265,15 +265,16 @@ def mailing_complete_if_done(*, mailing_id: int) -> bool:
         return cursor.rowcount == 1
 
 
-def _recipient(row: Claimed) -> Recipient:
-    unsubscribe = make_link_token_for(
-        purpose=LinkPurpose.UNSUBSCRIBE, subscriber_id=row.subscriber_id, link_key=row.link_key
-    )
-    manage = make_link_token_for(purpose=LinkPurpose.MANAGE, subscriber_id=row.subscriber_id, link_key=row.link_key)
+def _recipient(row: Claimed, links: dict[str, tuple[str, str]]) -> Recipient:
+    def url(name: str, purpose: LinkPurpose) -> str:
+        prefix, suffix = links[name]
+        token = make_link_token_for(purpose=purpose, subscriber_id=row.subscriber_id, link_key=row.link_key)
+        return f"{prefix}{token}{suffix}"
+
     personal = Personal(
         first_name=row.first_name,
-        unsubscribe_url=link_url(name="unsubscribe", token=unsubscribe),
-        manage_url=link_url(name="manage", token=manage),
+        unsubscribe_url=url("unsubscribe", LinkPurpose.UNSUBSCRIBE),
+        manage_url=url("manage", LinkPurpose.MANAGE),
     )
     return Recipient(delivery_id=row.delivery_id, address=envelope_address(row.email), personal=personal)
 
@@ -307,12 +308,13 @@ def send_one(*, transport: Transport, item: Outgoing) -> Result:
 def batch_send(*, claimed: list[Claimed], transport: Transport, template: MimeTemplate) -> BatchOutcome:
     outcome = BatchOutcome()
     items: list[Outgoing] = []
+    links = {name: link_pattern(name=name) for name in ("unsubscribe", "manage")}
     for row in claimed:
         if not row.eligible:
             outcome.results[row.delivery_id] = Result(SKIPPED, error="no longer subscribed")
             continue
         try:
-            recipient = _recipient(row)
+            recipient = _recipient(row, links)
         except UnsendableAddress as error:
             outcome.results[row.delivery_id] = Result(FAILED, error=str(error))
             continue
