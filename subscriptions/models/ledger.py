@@ -78,6 +78,7 @@ class DailyStat(models.Model):
     class Metric(models.TextChoices):
         SIGNUPS = "signups", "Sign-ups requested"
         CONFIRMATIONS = "confirmations", "Confirmations"
+        RECONFIRMATIONS = "reconfirmations", "Reconfirmations"
         WITHDRAWALS = "withdrawals", "Withdrawals"
         ERASURES = "erasures", "Erasures"
         SENDS = "sends", "Emails sent"

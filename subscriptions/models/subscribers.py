@@ -46,6 +46,7 @@ class Subscriber(models.Model):
     confirmed_at = models.DateTimeField(null=True, blank=True)
     last_confirmed_at = models.DateTimeField(null=True, blank=True)
     reconfirm_requested_at = models.DateTimeField(null=True, blank=True)
+    reconfirm_reminded_at = models.DateTimeField(null=True, blank=True)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -59,6 +60,12 @@ class Subscriber(models.Model):
                 fields=["campaign", "last_confirmed_at"],
                 condition=Q(status="active"),
                 name="subscriber_active_confirmed",
+            ),
+            # Reconfirmation: who was asked and has not answered yet.
+            models.Index(
+                fields=["campaign", "reconfirm_requested_at"],
+                condition=Q(status="active", reconfirm_requested_at__isnull=False),
+                name="subscriber_reconfirm_pending",
             ),
         ]
 
