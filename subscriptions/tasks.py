@@ -6,7 +6,13 @@ Each task is idempotent (acks_late may deliver it twice) and names its queue:
 
 from celery import shared_task
 
-from subscriptions.services import retention, sending, signup_emails, withdrawal
+from subscriptions.services import (
+    preference_emails,
+    retention,
+    sending,
+    signup_emails,
+    withdrawal,
+)
 
 
 @shared_task(
@@ -65,3 +71,37 @@ def send_batch(mailing_id: int) -> dict[str, int]:
 @shared_task(name="subscriptions.sweep_deliveries", queue="bulk", max_retries=0)
 def sweep_deliveries() -> dict[str, int]:
     return sending.deliveries_sweep()
+
+
+@shared_task(
+    name="subscriptions.send_manage_link",
+    queue="transactional",
+    autoretry_for=(ConnectionError, TimeoutError, OSError),
+    retry_backoff=True,
+    max_retries=5,
+)
+def send_manage_link(subscriber_id: int) -> None:
+    preference_emails.manage_link_send(subscriber_id=subscriber_id)
+
+
+@shared_task(
+    name="subscriptions.send_email_change_confirmation",
+    queue="transactional",
+    autoretry_for=(ConnectionError, TimeoutError, OSError),
+    retry_backoff=True,
+    max_retries=5,
+)
+def send_email_change_confirmation(event_id: int) -> None:
+    preference_emails.email_change_confirmation_send(event_id=event_id)
+
+
+@shared_task(
+    name="subscriptions.send_email_changed_notice",
+    queue="transactional",
+    autoretry_for=(ConnectionError, TimeoutError, OSError),
+    retry_backoff=True,
+    max_retries=5,
+)
+def send_email_changed_notice(event_id: int) -> None:
+    preference_emails.email_changed_notice_send(event_id=event_id)
+

@@ -1,0 +1,165 @@
+"""The preference centre behind each person's manage link, and the lost-link page.
+
+A manage link that does not verify, or whose person is gone or no longer active,
+shows one generic page (404), so nobody learns whether a person exists. Pages that
+carry the token are never cached.
+"""
+
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from subscriptions import abuse, selectors
+from subscriptions.emails import manage_url
+from subscriptions.models import Subscriber
+from subscriptions.preference_forms import EmailForm, PreferencesForm
+from subscriptions.services import data_export, preferences
+from subscriptions.tokens import (
+    ConfirmPurpose,
+    LinkPurpose,
+    TokenExpired,
+    TokenInvalid,
+    make_link_token,
+    read_confirm_token,
+    subscriber_for_link_token,
+)
+from subscriptions.views.signup import rate_limited
+
+
+def _active_subscriber(token: str) -> Subscriber | None:
+    try:
+        subscriber = subscriber_for_link_token(purpose=LinkPurpose.MANAGE, token=token)
+    except TokenInvalid:
+        return None
+    return subscriber if subscriber.is_active else None
+
+
+def link_invalid(request: HttpRequest) -> HttpResponse:
+    return render(request, "subscriptions/link_invalid.html", status=404)
+
+
+def _posted(request: HttpRequest) -> QueryDict | None:
+    return request.POST if request.method == "POST" else None
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def manage(request: HttpRequest, token: str) -> HttpResponse:
+    subscriber = _active_subscriber(token)
+    if subscriber is None:
+        return link_invalid(request)
+    campaign = subscriber.campaign
+    form = PreferencesForm(
+        _posted(request),
+        subscriber=subscriber,
+        topics=preferences.topics_offered(campaign=campaign),
+        open_ids=preferences.topic_ids_open(subscriber=subscriber),
+    )
+    if request.method == "POST" and form.is_valid():
+        change = preferences.preferences_update(
+            subscriber_id=subscriber.pk,
+            topic_ids=form.chosen_topic_ids(),
+            first_name=form.cleaned_data["first_name"],
+            attributes=form.attributes(),
+        )
+        if change is None:
+            return link_invalid(request)
+        if change.withdrawn:
+            return render(request, "subscriptions/manage/unsubscribed.html", {"campaign": campaign})
+        return redirect(f"{reverse('manage', args=[token])}?saved=1")
+    context = {
+        "campaign": campaign,
+        "privacy_notice": selectors.privacy_notice_current(campaign=campaign),
+        "subscriber": subscriber,
+        "form": form,
+        "token": token,
+        "saved": request.GET.get("saved") == "1" and not form.errors,
+        "unsubscribe_token": make_link_token(purpose=LinkPurpose.UNSUBSCRIBE, subscriber=subscriber),
+    }
+    return render(request, "subscriptions/manage/preferences.html", context, status=400 if form.errors else 200)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def email_change(request: HttpRequest, token: str) -> HttpResponse:
+    subscriber = _active_subscriber(token)
+    if subscriber is None:
+        return link_invalid(request)
+    form = EmailForm(_posted(request))
+    context = {"campaign": subscriber.campaign, "subscriber": subscriber, "form": form, "token": token}
+    if request.method == "POST" and form.is_valid():
+        try:
+            preferences.email_change_request(
+                subscriber_id=subscriber.pk, new_email=form.cleaned_data["email"], client_ip=abuse.client_ip(request)
+            )
+        except abuse.RateLimited:
+            return rate_limited(request)
+        return render(request, "subscriptions/manage/email_check.html", context)
+    return render(request, "subscriptions/manage/email_change.html", context, status=400 if form.errors else 200)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """GET only shows a button, because mail scanners follow links; the POST switches."""
+    try:
+        claim = read_confirm_token(purpose=ConfirmPurpose.EMAIL_CHANGE, token=token)
+    except TokenExpired:
+        return render(request, "subscriptions/manage/email_expired.html", status=410)
+    except TokenInvalid:
+        return link_invalid(request)
+    if request.method == "GET":
+        return render(request, "subscriptions/manage/email_confirm.html")
+    outcome = preferences.email_change_confirm(subscriber_id=claim.subscriber_id, event_id=claim.event_id)
+    subscriber = Subscriber.objects.select_related("campaign").filter(pk=claim.subscriber_id).first()
+    if outcome == preferences.EmailChangeOutcome.GONE or subscriber is None:
+        return link_invalid(request)
+    context = {"campaign": subscriber.campaign, "outcome": str(outcome)}
+    if outcome == preferences.EmailChangeOutcome.TAKEN:
+        return render(request, "subscriptions/manage/email_taken.html", context, status=409)
+    return render(request, "subscriptions/manage/email_changed.html", {**context, "manage_url": manage_url(subscriber)})
+
+
+@never_cache
+@require_GET
+def download(request: HttpRequest, token: str) -> HttpResponse:
+    subscriber = _active_subscriber(token)
+    data = data_export.subscriber_data_export(subscriber_id=subscriber.pk) if subscriber else None
+    if subscriber is None or data is None:
+        return link_invalid(request)
+    response = JsonResponse(data, json_dumps_params={"indent": 2, "ensure_ascii": False})
+    response["Content-Disposition"] = f'attachment; filename="{subscriber.campaign.slug}-my-data.json"'
+    return response
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def delete(request: HttpRequest, token: str) -> HttpResponse:
+    """ "Delete my data": a confirm page, then withdrawal now and erasure in a task."""
+    subscriber = _active_subscriber(token)
+    if subscriber is None:
+        return link_invalid(request)
+    context = {"campaign": subscriber.campaign, "token": token}
+    if request.method == "GET":
+        return render(request, "subscriptions/manage/delete.html", context)
+    preferences.data_erasure_request(subscriber_id=subscriber.pk)
+    return render(request, "subscriptions/manage/deleted.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def lost_link(request: HttpRequest, campaign_slug: str) -> HttpResponse:
+    """ "Lost your link?": the same page follows whether or not the address is known."""
+    campaign = selectors.campaign_get_public(slug=campaign_slug)
+    form = EmailForm(_posted(request))
+    context = {"campaign": campaign, "form": form}
+    if request.method == "POST" and form.is_valid():
+        try:
+            preferences.manage_link_request(
+                campaign=campaign, email=form.cleaned_data["email"], client_ip=abuse.client_ip(request)
+            )
+        except abuse.RateLimited:
+            return rate_limited(request)
+        return render(request, "subscriptions/manage/lost_link_sent.html", context)
+    return render(request, "subscriptions/manage/lost_link.html", context, status=400 if form.errors else 200)
