@@ -7,10 +7,12 @@ Each task is idempotent (acks_late may deliver it twice) and names its queue:
 from celery import shared_task
 
 from subscriptions.services import (
+    inbound,
     preference_emails,
     retention,
     sending,
     signup_emails,
+    webhooks,
     withdrawal,
 )
 
@@ -105,3 +107,26 @@ def send_email_change_confirmation(event_id: int) -> None:
 def send_email_changed_notice(event_id: int) -> None:
     preference_emails.email_changed_notice_send(event_id=event_id)
 
+
+# The acknowledgement needs the address that erasure removes, so this task sends it
+# and then erases. Sending is retried; after the last attempt the person is erased
+# unacknowledged, because erasure must never wait on mail.
+@shared_task(
+    bind=True,
+    name="subscriptions.acknowledge_inbound_unsubscribe",
+    queue="transactional",
+    max_retries=5,
+)
+def acknowledge_inbound_unsubscribe(self, subscriber_id: int) -> None:  # type: ignore[no-untyped-def]
+    try:
+        inbound.inbound_unsubscribe_acknowledge(subscriber_id=subscriber_id)
+    except (ConnectionError, TimeoutError, OSError) as error:
+        if self.request.retries < self.max_retries:
+            raise self.retry(exc=error, countdown=30 * 2**self.request.retries) from error
+    withdrawal.subscriber_erase(subscriber_id=subscriber_id, reason=withdrawal.WithdrawalReason.INBOUND_EMAIL)
+
+
+# Daily from beat; a missed run only leaves some old event ids a day longer.
+@shared_task(name="subscriptions.prune_webhook_events", queue="bulk", max_retries=0)
+def prune_webhook_events() -> int:
+    return webhooks.webhook_events_prune()

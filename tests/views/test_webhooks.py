@@ -1,0 +1,180 @@
+"""ESP webhooks over HTTP, through django-anymail's own views, as the providers post them."""
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from subscriptions.addresses import email_hmac
+from subscriptions.models import Delivery, Mailing, Subscriber, Suppression, WebhookEvent
+from tests.factories import CampaignFactory, SubscriberFactory, SubscriptionFactory, TopicFactory
+from tests.nothing_left import assert_nothing_left
+from tests.signup_helpers import last_mail_to
+
+pytestmark = pytest.mark.django_db
+
+EMAIL = "ottilie.brackenbury@example.com"
+NAME = "Ottilie"
+INBOUND = "leave@jobs.example.org"
+SECRET = "tidings-webhooks:correct-horse"
+SIGNING_KEY = "mailgun-signing-key"
+
+
+@pytest.fixture(autouse=True)
+def webhook_settings(settings):
+    settings.ANYMAIL = {"WEBHOOK_SECRET": SECRET, "MAILGUN_WEBHOOK_SIGNING_KEY": SIGNING_KEY}
+
+
+@pytest.fixture
+def run(django_capture_on_commit_callbacks):
+    def run(method, *args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return method(*args, **kwargs)
+
+    return run
+
+
+@pytest.fixture
+def delivery():
+    campaign = CampaignFactory(inbound_unsubscribe=True, inbound_address=INBOUND)
+    person = SubscriberFactory(campaign=campaign, email=EMAIL, first_name=NAME)
+    SubscriptionFactory(subscriber=person, topic=TopicFactory(campaign=campaign))
+    mailing = Mailing.objects.create(campaign=campaign, subject="Vacancies", body="Hi", status="sent", sent_count=1)
+    return Delivery.objects.create(
+        mailing=mailing, subscriber=person, status="sent", esp_message_id="pm-1", sent_at=timezone.now()
+    )
+
+
+def basic_auth(credentials=SECRET):
+    return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(credentials.encode()).decode()}
+
+
+def postmark_bounce(delivery, bounce_type="HardBounce", event_id=4323372036854775807):
+    return {
+        "RecordType": "Bounce",
+        "ID": event_id,
+        "Type": bounce_type,
+        "MessageID": "pm-1",
+        "Email": EMAIL,
+        "BouncedAt": "2026-03-01T10:00:00Z",
+        "Metadata": {"delivery_id": str(delivery.pk)},
+    }
+
+
+def post_postmark(client, payload, **headers):
+    url = reverse("anymail:postmark_tracking_webhook")
+    return client.post(url, data=json.dumps(payload), content_type="application/json", **headers)
+
+
+def mailgun_signature(key=SIGNING_KEY):
+    timestamp, token = str(int(time.time())), "tok-" + hashlib.sha1(str(time.time_ns()).encode()).hexdigest()  # noqa: S324
+    digest = hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
+    return {"timestamp": timestamp, "token": token, "signature": digest}
+
+
+class TestTracking:
+    def test_a_postmark_hard_bounce_withdraws_erases_and_suppresses(self, run, client, delivery):
+        response = run(post_postmark, client, postmark_bounce(delivery), **basic_auth())
+        assert response.status_code == 200
+        assert Suppression.objects.get(email_hmac=email_hmac(EMAIL)).reason == "hard_bounce"
+        assert Mailing.objects.get(pk=delivery.mailing_id).bounced_count == 1
+        assert_nothing_left(EMAIL, NAME)
+
+    def test_a_retried_post_of_the_same_event_acts_once(self, run, client, delivery):
+        payload = postmark_bounce(delivery, bounce_type="SoftBounce")
+        run(post_postmark, client, payload, **basic_auth())
+        run(post_postmark, client, payload, **basic_auth())
+        assert WebhookEvent.objects.count() == 1
+        assert Subscriber.objects.get().status == "active", "a soft bounce withdraws no one"
+
+    @pytest.mark.parametrize("headers", [{}, basic_auth("tidings-webhooks:wrong")])
+    def test_without_the_secret_nothing_is_written(self, run, client, delivery, headers):
+        response = run(post_postmark, client, postmark_bounce(delivery), **headers)
+        assert response.status_code == 400
+        assert Subscriber.objects.get().status == "active"
+        assert not WebhookEvent.objects.exists()
+        assert not Suppression.objects.exists()
+
+    def test_with_no_secret_configured_every_webhook_is_refused(self, run, client, delivery, settings):
+        settings.ANYMAIL = {"MAILGUN_WEBHOOK_SIGNING_KEY": SIGNING_KEY}
+        response = run(post_postmark, client, postmark_bounce(delivery))
+        assert response.status_code == 403
+        assert Subscriber.objects.get().status == "active"
+        assert not WebhookEvent.objects.exists()
+
+    def test_a_signed_mailgun_complaint_withdraws(self, run, client, delivery):
+        payload = {
+            "signature": mailgun_signature(),
+            "event-data": {
+                "event": "complained",
+                "id": "mg-event-1",
+                "timestamp": time.time(),
+                "recipient": EMAIL,
+                "message": {"headers": {"message-id": "pm-1"}},
+                "user-variables": {"delivery_id": str(delivery.pk)},
+            },
+        }
+        url = reverse("anymail:mailgun_tracking_webhook")
+        response = run(client.post, url, data=json.dumps(payload), content_type="application/json", **basic_auth())
+        assert response.status_code == 200
+        assert Suppression.objects.get().reason == "complaint"
+        assert_nothing_left(EMAIL, NAME)
+
+    def test_a_mailgun_event_with_a_bad_signature_is_refused_even_with_the_secret(self, run, client, delivery):
+        payload = {
+            "signature": mailgun_signature(key="not-the-key"),
+            "event-data": {"event": "complained", "timestamp": time.time(), "recipient": EMAIL},
+        }
+        url = reverse("anymail:mailgun_tracking_webhook")
+        response = run(client.post, url, data=json.dumps(payload), content_type="application/json", **basic_auth())
+        assert response.status_code == 400
+        assert Subscriber.objects.get().status == "active"
+        assert not WebhookEvent.objects.exists()
+
+
+def mailgun_inbound(subject="unsubscribe", body="", signature=None):
+    return {
+        **(signature or mailgun_signature()),
+        "sender": EMAIL,
+        "recipient": INBOUND,
+        "message-headers": json.dumps(
+            [["From", f"Ottilie B <{EMAIL}>"], ["To", INBOUND], ["Subject", subject], ["Message-Id", "<in-1@mail>"]]
+        ),
+        "body-plain": body,
+    }
+
+
+class TestInbound:
+    def test_an_unsubscribe_email_withdraws_the_sender_and_acknowledges(self, run, client, delivery, mailoutbox):
+        response = run(client.post, reverse("anymail:mailgun_inbound_webhook"), mailgun_inbound(), **basic_auth())
+        assert response.status_code == 200
+        assert "You are unsubscribed" in last_mail_to(EMAIL).subject
+        assert len(mailoutbox) == 1
+        assert Suppression.objects.get().reason == "withdrawn"
+        assert_nothing_left(EMAIL, NAME)
+
+    def test_an_unsigned_inbound_post_writes_nothing(self, run, client, delivery, mailoutbox):
+        forged = mailgun_inbound(signature={"timestamp": "1", "token": "t", "signature": "0" * 64})
+        response = run(client.post, reverse("anymail:mailgun_inbound_webhook"), forged, **basic_auth())
+        assert response.status_code == 400
+        assert Subscriber.objects.get().status == "active"
+        assert mailoutbox == []
+
+    def test_inbound_without_basic_auth_writes_nothing(self, run, client, delivery, mailoutbox):
+        response = run(client.post, reverse("anymail:mailgun_inbound_webhook"), mailgun_inbound())
+        assert response.status_code == 400
+        assert Subscriber.objects.get().status == "active"
+        assert mailoutbox == []
+
+
+def test_the_webhooks_set_no_cookie_and_need_no_csrf(run, delivery):
+    client = Client(enforce_csrf_checks=True)
+    response = run(post_postmark, client, postmark_bounce(delivery, bounce_type="SoftBounce"), **basic_auth())
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
