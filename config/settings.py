@@ -251,15 +251,6 @@ SEND_LEASE_SECONDS = env_int("SEND_LEASE_SECONDS", 900, minimum=60)
 SEND_RETRIES = env_int("SEND_RETRIES", 3, minimum=0)
 # First wait before such a retry; each further retry waits twice as long.
 SEND_RETRY_BACKOFF_SECONDS = env_float("SEND_RETRY_BACKOFF_SECONDS", 0.5, minimum=0)
-# Tokens the shared bucket may hold: how far a burst may run ahead of the rate.
-SEND_RATE_BURST = env_int("SEND_RATE_BURST", max(int(SEND_RATE_PER_SECOND), 1), minimum=1)
-# Send tasks working on one mailing at once (each claims its own batches).
-SEND_PARALLELISM = env_int("SEND_PARALLELISM", 2, minimum=1)
-# A claim older than this is presumed lost with its worker: its deliveries become
-# `unknown` and are never resent automatically.
-SEND_LEASE_SECONDS = env_int("SEND_LEASE_SECONDS", 900, minimum=60)
-# Quick retries of one message after a 5xx or a timeout before it is marked failed.
-SEND_RETRIES = env_int("SEND_RETRIES", 3, minimum=0)
 TRACKING_ENABLED = env_bool("TRACKING_ENABLED", default=True)
 
 LOGGING = {
