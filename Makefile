@@ -79,23 +79,25 @@ run: install
 		exec $(PY) manage.py runserver $(HOST):$(PORT); \
 	fi
 
-test: install-dev
-	@DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} \
+# The environment the suite (and mypy's Django plugin, which loads the settings) runs in.
+TEST_ENV = DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} \
 	REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 	SECRET_KEY=$${SECRET_KEY:-test-secret-key} \
 	SUPPRESSION_KEY=$${SUPPRESSION_KEY:-test-suppression-key} \
 	SITE_URL=$${SITE_URL:-https://tidings.test} \
 	ALLOWED_HOSTS=$${ALLOWED_HOSTS:-testserver,localhost,127.0.0.1} \
 	MAILER=$${MAILER:-outbox} \
-	STATIC_MANIFEST=false \
-	$(VENV)/bin/pytest $(ARGS)
+	STATIC_MANIFEST=false
+
+test: install-dev
+	@$(TEST_ENV) $(VENV)/bin/pytest $(ARGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
 typecheck: install-dev
-	$(VENV)/bin/mypy .
+	@$(TEST_ENV) $(VENV)/bin/mypy .
 
 clean:
 	rm -rf $(VENV) node_modules staticfiles var .pytest_cache .mypy_cache .ruff_cache
