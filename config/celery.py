@@ -41,4 +41,20 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 60},
     },
+    # Campaign end: the first run after a campaign's last day erases it.
+    "end-campaigns": {
+        "task": "subscriptions.end_campaigns",
+        "schedule": crontab(minute=5),
+        "options": {"expires": 3600},
+    },
+    "reconfirmation-sweep": {
+        "task": "subscriptions.reconfirmation_sweep",
+        "schedule": crontab(minute=35),
+        "options": {"expires": 3600},
+    },
+    "retention-sweep": {
+        "task": "subscriptions.retention_sweep",
+        "schedule": crontab(hour=3, minute=15),
+        "options": {"expires": 24 * 3600},
+    },
 }

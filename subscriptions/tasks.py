@@ -8,7 +8,9 @@ from celery import shared_task
 
 from subscriptions.services import (
     inbound,
+    lifecycle,
     preference_emails,
+    reconfirmation,
     retention,
     sending,
     signup_emails,
@@ -130,3 +132,42 @@ def acknowledge_inbound_unsubscribe(self, subscriber_id: int) -> None:  # type: 
 @shared_task(name="subscriptions.prune_webhook_events", queue="bulk", max_retries=0)
 def prune_webhook_events() -> int:
     return webhooks.webhook_events_prune()
+
+
+# Hourly from beat: a campaign is ended and erased in the first run after its last
+# day. A failed or overlapping run changes nothing twice (advisory lock, state
+# guards), and the next run finishes what it left.
+@shared_task(name="subscriptions.end_campaigns", queue="bulk", max_retries=0)
+def end_campaigns() -> int:
+    return sum(result.erased for result in lifecycle.campaigns_end_due())
+
+
+# Queued when staff confirm an end date that has already passed, so the erasure they
+# confirmed starts at once instead of at the next hourly run.
+@shared_task(name="subscriptions.end_campaign", queue="bulk", max_retries=0)
+def end_campaign(campaign_id: int) -> int:
+    return lifecycle.campaign_end(campaign_id=campaign_id).erased
+
+
+# Hourly from beat: queue reconfirmation emails and reminders, lapse the unanswered.
+@shared_task(name="subscriptions.reconfirmation_sweep", queue="bulk", max_retries=0)
+def reconfirmation_sweep() -> dict[str, int]:
+    run = reconfirmation.reconfirmation_sweep()
+    return {"asked": run.asked, "reminded": run.reminded, "lapsed": run.lapsed}
+
+
+@shared_task(
+    name="subscriptions.send_reconfirmation",
+    queue="transactional",
+    autoretry_for=(ConnectionError, TimeoutError, OSError),
+    retry_backoff=True,
+    max_retries=5,
+)
+def send_reconfirmation(subscriber_id: int, reminder: bool) -> None:
+    reconfirmation.reconfirmation_send(subscriber_id=subscriber_id, reminder=reminder)
+
+
+# Daily from beat: old delivery rows, the retention limit, erasures a hold delayed.
+@shared_task(name="subscriptions.retention_sweep", queue="bulk", max_retries=0)
+def retention_sweep() -> dict[str, int]:
+    return retention.retention_sweep()

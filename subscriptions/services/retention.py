@@ -3,17 +3,45 @@
 Sweeps run from Celery beat on the `bulk` queue. Each works set-based, in batches
 that commit on their own, so a long sweep never holds one huge transaction and a
 crash part-way loses nothing: the next run carries on where it stopped.
+
+`subscribers_erase` is the set-based erasure that campaign end, lapse after
+reconfirmation and the retention limit share: what `withdrawal.subscriber_erase`
+does for one person, for a whole batch in a handful of statements.
 """
 
 import datetime
+from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from subscriptions.models import Campaign, ConsentEvent, DailyStat, Delivery, Subscriber, Subscription
+from subscriptions.addresses import email_hmac
+from subscriptions.models import (
+    Campaign,
+    ConsentEvent,
+    DailyStat,
+    Delivery,
+    Mailing,
+    Subscriber,
+    Subscription,
+    Suppression,
+)
 from subscriptions.services.stats import stat_increment
+from subscriptions.services.withdrawal import (
+    WithdrawalReason,
+    subscriber_erase,
+    subscriber_withdraw,
+    suppression_reason,
+)
 
 EXPIRY_BATCH_SIZE = 5000
+# People per erasure batch: each batch is one transaction of a fraction of a second,
+# so nothing else waits long on it, and few enough round trips that a million
+# people take well under a minute.
+ERASE_BATCH_SIZE = 20_000
+DELIVERY_PRUNE_BATCH_SIZE = 50_000
 
 
 def pending_signups_expire(*, now: datetime.datetime | None = None) -> int:
@@ -58,3 +86,186 @@ def _expire_batch(*, campaign_id: int, cutoff: datetime.datetime, now: datetime.
             campaign_id=campaign_id, metric=DailyStat.Metric.EXPIRED, count=deleted, day=timezone.localdate(now)
         )
     return deleted
+
+
+@dataclass(frozen=True)
+class Erasure:
+    erased: int = 0
+    # Kept for a legal hold: processing stopped, erased when the hold is lifted.
+    held: int = 0
+
+
+# The keyed hash was stored with the address, so suppressions are copied in SQL
+# without loading anyone. An unconfirmed sign-up never consented: no entry for it.
+_SUPPRESS = """
+INSERT INTO subscriptions_suppression (campaign_id, email_hmac, reason, created_at)
+SELECT campaign_id, email_hmac, %(reason)s, %(now)s FROM subscriptions_subscriber
+WHERE id = ANY(%(ids)s) AND email_hmac <> '' AND status <> 'pending'
+ON CONFLICT (campaign_id, email_hmac) DO NOTHING
+"""
+_UNHASHED = """
+SELECT id FROM subscriptions_subscriber WHERE id = ANY(%(ids)s) AND email_hmac = '' AND status <> 'pending'
+"""
+# Everything that points at a person goes first, the people last. Delivery has no
+# database-level foreign key, so nothing but this statement would remove it.
+_ERASE = [
+    "DELETE FROM subscriptions_delivery WHERE subscriber_id = ANY(%(ids)s)",
+    "DELETE FROM subscriptions_consentevent WHERE subscriber_id = ANY(%(ids)s)",
+    "DELETE FROM subscriptions_subscription WHERE subscriber_id = ANY(%(ids)s)",
+    "DELETE FROM subscriptions_subscriber WHERE id = ANY(%(ids)s)",
+]
+
+
+def subscribers_erase(
+    *,
+    candidates: QuerySet[Subscriber],
+    campaign_id: int,
+    reason: WithdrawalReason,
+    now: datetime.datetime | None = None,
+) -> Erasure:
+    """Erase everyone `candidates` selects in one campaign, batch by batch.
+
+    What remains of each person is a suppression entry and the erasure count. People
+    on legal hold are withdrawn (nothing more is sent) and marked due for erasure,
+    but kept whole until the hold is lifted. Running it again finds nobody new.
+    """
+    now = now or timezone.now()
+    candidates = candidates.filter(campaign_id=campaign_id)
+    erased, after = 0, 0
+    # Keyset pagination: each batch starts past the last id, never rescanning the
+    # dead rows the earlier batches left behind.
+    while batch := _erase_next_batch(candidates, campaign_id, after, reason, now):
+        erased += len(batch)
+        after = batch[-1]
+    held = _stop_held(candidates.filter(legal_hold=True), reason)
+    return Erasure(erased=erased, held=held)
+
+
+def _erase_next_batch(
+    candidates: QuerySet[Subscriber], campaign_id: int, after: int, reason: WithdrawalReason, now: datetime.datetime
+) -> list[int]:
+    with transaction.atomic():
+        # Locking re-checks the filter against concurrent changes: someone placed on
+        # legal hold a moment ago drops out of the batch.
+        ids = list(
+            candidates.filter(pk__gt=after, legal_hold=False)
+            .select_for_update()
+            .order_by("pk")
+            .values_list("pk", flat=True)[:ERASE_BATCH_SIZE]
+        )
+        if ids:
+            _erase_ids(campaign_id, ids, reason, now)
+    return ids
+
+
+def _erase_ids(campaign_id: int, ids: list[int], reason: WithdrawalReason, now: datetime.datetime) -> None:
+    if connection.vendor != "postgresql":
+        # The embedded demo (SQLite) erases its few people one at a time.
+        for pk in ids:
+            subscriber_erase(subscriber_id=pk, reason=reason)
+        return
+    params = {"ids": ids, "reason": str(suppression_reason(reason)), "now": now}
+    with connection.cursor() as cursor:
+        cursor.execute(_SUPPRESS, params)
+        cursor.execute(_UNHASHED, params)
+        unhashed = [row[0] for row in cursor.fetchall()]
+        _suppress_unhashed(unhashed, reason)
+        for statement in _ERASE:
+            cursor.execute(statement, params)
+    stat_increment(
+        campaign_id=campaign_id, metric=DailyStat.Metric.ERASURES, count=len(ids), reason=str(reason),
+        day=timezone.localdate(now),
+    )  # fmt: skip
+
+
+def _suppress_unhashed(ids: list[int], reason: WithdrawalReason) -> None:
+    """Rows written without `email_hmac` (QuerySet.update, bulk_create) are hashed here."""
+    rows = Subscriber.objects.filter(pk__in=ids).values_list("campaign_id", "email")
+    Suppression.objects.bulk_create(
+        [Suppression(campaign_id=c, email_hmac=email_hmac(e), reason=suppression_reason(reason)) for c, e in rows],
+        ignore_conflicts=True,
+    )
+
+
+def _stop_held(held: QuerySet[Subscriber], reason: WithdrawalReason) -> int:
+    """Stop processing for people on legal hold and mark them due; they are few."""
+    ids = list(held.values_list("pk", flat=True))
+    for pk in ids:
+        subscriber_withdraw(subscriber_id=pk, reason=reason, source=ConsentEvent.Source.SYSTEM, erase=False)
+        subscriber_erase(subscriber_id=pk, reason=reason)
+    return len(ids)
+
+
+def deliveries_prune(*, now: datetime.datetime | None = None) -> int:
+    """Delete per-person delivery rows of mailings older than their campaign keeps them.
+
+    A mailing's counts live on the Mailing row and stay. Age is taken from when the
+    mailing finished, so a mailing still sending keeps every row.
+    """
+    now = now or timezone.now()
+    pruned = 0
+    for campaign_id, days in Campaign.objects.values_list("pk", "delivery_retention_days"):
+        old = (
+            Mailing.objects.filter(campaign_id=campaign_id, status__in=[Mailing.Status.SENT, Mailing.Status.CANCELLED])
+            .alias(done_at=Coalesce("finished_at", "created_at"))
+            .filter(done_at__lt=now - datetime.timedelta(days=days))
+            .filter(Exists(Delivery.objects.filter(mailing_id=OuterRef("pk"))))
+        )
+        for mailing_id in old.values_list("pk", flat=True):
+            while deleted := _prune_batch(mailing_id):
+                pruned += deleted
+    return pruned
+
+
+def _prune_batch(mailing_id: int) -> int:
+    batch = Delivery.objects.filter(mailing_id=mailing_id).values("pk")[:DELIVERY_PRUNE_BATCH_SIZE]
+    return Delivery.objects.filter(pk__in=batch)._raw_delete(Delivery.objects.db)
+
+
+def retention_limit_erase(*, now: datetime.datetime | None = None) -> int:
+    """Erase people whose last confirmation is older than their campaign's retention limit."""
+    now = now or timezone.now()
+    erased = 0
+    limits = Campaign.objects.filter(max_retention_days__isnull=False).values_list("pk", "max_retention_days")
+    for campaign_id, days in limits:
+        cutoff = now - datetime.timedelta(days=days)
+        aged = Subscriber.objects.exclude(status=Subscriber.Status.PENDING).filter(
+            Q(last_confirmed_at__lt=cutoff)
+            | Q(last_confirmed_at__isnull=True, confirmed_at__lt=cutoff)
+            | Q(last_confirmed_at__isnull=True, confirmed_at__isnull=True, created_at__lt=cutoff)
+        )
+        erasure = subscribers_erase(
+            candidates=aged, campaign_id=campaign_id, reason=WithdrawalReason.RETENTION_LIMIT, now=now
+        )
+        erased += erasure.erased
+    return erased
+
+
+def held_erasure_reason(*, subscriber: Subscriber) -> WithdrawalReason:
+    """Why a person kept for a legal hold was due to be erased, from their own record."""
+    withdrawn = subscriber.consent_events.filter(kind=ConsentEvent.Kind.WITHDRAWN).order_by("-created_at", "-pk")
+    recorded = withdrawn.values_list("details__reason", flat=True).first()
+    if recorded in WithdrawalReason:
+        return WithdrawalReason(recorded)
+    if subscriber.campaign.status != Campaign.Status.ACTIVE:
+        return WithdrawalReason.CAMPAIGN_ENDED
+    return WithdrawalReason.STAFF
+
+
+def held_erasures_complete() -> int:
+    """Erase the people whose erasure waited on a legal hold that is no longer there."""
+    due = Subscriber.objects.select_related("campaign").filter(erasure_due_at__isnull=False, legal_hold=False)
+    return sum(
+        subscriber_erase(subscriber_id=subscriber.pk, reason=held_erasure_reason(subscriber=subscriber))
+        for subscriber in due
+    )
+
+
+def retention_sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
+    """The daily sweep: old delivery rows, the retention limit, erasures a hold delayed."""
+    now = now or timezone.now()
+    return {
+        "deliveries_pruned": deliveries_prune(now=now),
+        "retention_limit_erased": retention_limit_erase(now=now),
+        "held_erasures_completed": held_erasures_complete(),
+    }

@@ -27,6 +27,7 @@ class WithdrawalReason(StrEnum):
     STAFF = "staff"
     LAPSED = "lapsed"
     CAMPAIGN_ENDED = "campaign_ended"
+    RETENTION_LIMIT = "retention_limit"
 
 
 _SUPPRESSION_REASON = {
@@ -36,14 +37,21 @@ _SUPPRESSION_REASON = {
     WithdrawalReason.STAFF: Suppression.Reason.ERASED,
     WithdrawalReason.LAPSED: Suppression.Reason.LAPSED,
     WithdrawalReason.CAMPAIGN_ENDED: Suppression.Reason.CAMPAIGN_ENDED,
+    WithdrawalReason.RETENTION_LIMIT: Suppression.Reason.LAPSED,
 }
 
 _STATUS_AFTER = {
     WithdrawalReason.HARD_BOUNCE: Subscriber.Status.BOUNCED,
     WithdrawalReason.LAPSED: Subscriber.Status.LAPSED,
+    WithdrawalReason.RETENTION_LIMIT: Subscriber.Status.LAPSED,
 }
 
 _STILL_RECEIVING = (Subscriber.Status.PENDING, Subscriber.Status.ACTIVE)
+
+
+def suppression_reason(reason: WithdrawalReason) -> Suppression.Reason:
+    """What the suppression entry left by an erasure for this reason says."""
+    return _SUPPRESSION_REASON.get(reason, Suppression.Reason.WITHDRAWN)
 
 
 def subscriber_withdraw(
@@ -98,11 +106,10 @@ def subscriber_erase(*, subscriber_id: int, reason: WithdrawalReason) -> bool:
                 subscriber.erasure_due_at = timezone.now()
                 subscriber.save(update_fields=["erasure_due_at"])
             return False
-        suppression_reason = _SUPPRESSION_REASON.get(reason, Suppression.Reason.WITHDRAWN)
         Suppression.objects.update_or_create(
             campaign_id=subscriber.campaign_id,
             email_hmac=email_hmac(subscriber.email),
-            defaults={"reason": suppression_reason},
+            defaults={"reason": suppression_reason(reason)},
         )
         # Deliveries go first and explicitly: they are the largest set and the cascade
         # would otherwise load them row by row.

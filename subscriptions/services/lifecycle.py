@@ -1,0 +1,198 @@
+"""The end of a campaign: nothing more is sent, and everyone it holds is erased.
+
+The campaign's `ends_on` is the last day it runs. On the first hourly run after
+that day, `campaign_end` marks the campaign ended (sign-ups, confirmations and
+sending stop at once), cancels its live mailings, erases every subscriber in
+batches that commit on their own, keeps the aggregate counts, and marks the
+campaign erased. People on legal hold are withdrawn and kept until the hold lifts.
+
+A PostgreSQL advisory lock keyed by the campaign keeps two runs from interleaving,
+and every step is guarded by state, so a second run (or one after a crash) only
+finishes what is left.
+"""
+
+import datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Count, Q
+from django.utils import dateformat, timezone
+
+from subscriptions.models import AuditEvent, Campaign, Mailing, Subscriber
+from subscriptions.services import mailings, retention
+from subscriptions.services.withdrawal import WithdrawalReason
+
+# First half of the two-part advisory lock key; the campaign id is the second.
+CAMPAIGN_END_LOCK = 0x74640001
+
+
+@dataclass(frozen=True)
+class CampaignEnd:
+    campaign_id: int
+    erased: int = 0
+    held: int = 0
+    mailings_cancelled: int = 0
+    # Another run holds the campaign's lock: this one changed nothing.
+    busy: bool = False
+    # The campaign is marked erased: nobody is left but people on legal hold.
+    complete: bool = False
+
+
+@dataclass(frozen=True)
+class EndPreview:
+    """What the end of a campaign will erase, for staff to see in advance."""
+
+    ends_on: datetime.date | None
+    erase_on: datetime.date | None  # the day the hourly run erases them
+    to_erase: int
+    held: int  # on legal hold: kept until the hold lifts
+    erased: bool  # already done
+
+
+def campaign_end_due(*, campaign: Campaign, today: datetime.date | None = None) -> bool:
+    today = today or timezone.localdate()
+    return campaign.ends_on is not None and campaign.ends_on < today and campaign.status != Campaign.Status.ERASED
+
+
+def campaigns_end_due(*, today: datetime.date | None = None) -> list[CampaignEnd]:
+    """End every campaign whose last day has passed (the hourly beat calls this)."""
+    today = today or timezone.localdate()
+    due = Campaign.objects.filter(ends_on__lt=today).exclude(status=Campaign.Status.ERASED).order_by("pk")
+    return [campaign_end(campaign_id=pk, today=today) for pk in due.values_list("pk", flat=True)]
+
+
+def campaign_end(*, campaign_id: int, today: datetime.date | None = None) -> CampaignEnd:
+    """Stop everything for a campaign whose end date has passed, and erase its subscribers."""
+    today = today or timezone.localdate()
+    with _advisory_lock(CAMPAIGN_END_LOCK, campaign_id) as acquired:
+        if not acquired:
+            return CampaignEnd(campaign_id, busy=True)
+        campaign = Campaign.objects.filter(pk=campaign_id).first()
+        if campaign is None or not campaign_end_due(campaign=campaign, today=today):
+            return CampaignEnd(campaign_id)
+        cancelled = _stop_sending(campaign)
+        erasure = retention.subscribers_erase(
+            candidates=Subscriber.objects.all(), campaign_id=campaign_id, reason=WithdrawalReason.CAMPAIGN_ENDED
+        )
+        # Someone whose sign-up raced the end, or whose hold was lifted meanwhile, is
+        # left for the next run, and the campaign stays merely ended until then.
+        complete = not Subscriber.objects.filter(campaign_id=campaign_id, legal_hold=False).exists()
+        if complete:
+            Campaign.objects.filter(pk=campaign_id).update(status=Campaign.Status.ERASED)
+    return CampaignEnd(campaign_id, erasure.erased, erasure.held, cancelled, complete=complete)
+
+
+@contextmanager
+def _advisory_lock(namespace: int, key: int) -> Iterator[bool]:
+    """A session-level lock: it outlives the batch transactions, and dies with the connection."""
+    if connection.vendor != "postgresql":
+        yield True  # the SQLite demo serialises writes anyway
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [namespace, key])
+        acquired = bool(cursor.fetchone()[0])
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [namespace, key])
+
+
+def _stop_sending(campaign: Campaign) -> int:
+    """Mark the campaign ended, which stops sign-ups and sends, and cancel its live mailings."""
+    Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.ACTIVE).update(status=Campaign.Status.ENDED)
+    live = Mailing.objects.filter(campaign=campaign, status__in=[Mailing.Status.SCHEDULED, Mailing.Status.SENDING])
+    cancelled = 0
+    for mailing_id in live.values_list("pk", flat=True):
+        try:
+            mailings.mailing_cancel(mailing_id=mailing_id)
+        except ValidationError:
+            continue  # it finished or was cancelled a moment ago
+        cancelled += 1
+    return cancelled
+
+
+def campaign_end_preview(*, campaign: Campaign) -> EndPreview:
+    counts = Subscriber.objects.filter(campaign=campaign).aggregate(
+        to_erase=Count("pk", filter=Q(legal_hold=False)), held=Count("pk", filter=Q(legal_hold=True))
+    )
+    ends_on = campaign.ends_on
+    return EndPreview(
+        ends_on=ends_on,
+        erase_on=ends_on + datetime.timedelta(days=1) if ends_on else None,
+        to_erase=counts["to_erase"],
+        held=counts["held"],
+        erased=campaign.status == Campaign.Status.ERASED,
+    )
+
+
+def _day(day: datetime.date | None) -> str:
+    return dateformat.format(day, "j F Y") if day else ""
+
+
+def campaign_end_date_problems(
+    *,
+    campaign: Campaign | None,
+    ends_on: datetime.date | None,
+    erase_confirmed: bool,
+    today: datetime.date | None = None,
+) -> list[str]:
+    """Refuse an end date that has already passed, unless staff confirm the erasure it starts.
+
+    A date in the past is almost always a typo (2025 for 2026), and the next hourly
+    run would erase everyone. An unchanged date is no new decision.
+    """
+    today = today or timezone.localdate()
+    if ends_on is None or ends_on >= today or erase_confirmed:
+        return []
+    if campaign is not None and campaign.pk and campaign.ends_on == ends_on:
+        return []
+    people = Subscriber.objects.filter(campaign=campaign).count() if campaign is not None and campaign.pk else 0
+    return [
+        f"{_day(ends_on)} has already passed: saving it ends the campaign now and erases all {people} of its "
+        "subscribers within minutes. Choose a later date, or tick “Erase now” to confirm."
+    ]
+
+
+def campaign_end_confirmed(*, campaign: Campaign, actor: object | None) -> None:
+    """Staff confirmed a past end date: record who, and start the end at once."""
+    AuditEvent.objects.create(
+        actor=actor if getattr(actor, "pk", None) else None, action="campaign_end_confirmed", campaign=campaign,
+        target_type="campaign", target_id=campaign.pk, details={"ends_on": campaign.ends_on.isoformat()},
+    )  # fmt: skip
+    transaction.on_commit(lambda: _end_now(campaign.pk))
+
+
+def _end_now(campaign_id: int) -> None:
+    from subscriptions.tasks import end_campaign
+
+    end_campaign.delay(campaign_id)
+
+
+def campaign_end_notice_draft(*, campaign: Campaign, actor: object | None = None) -> Mailing:
+    """A draft service notice telling every active subscriber when the campaign ends and
+    their data goes, for staff to review and send from Mailings."""
+    if campaign.ends_on is None:
+        raise ValidationError("Set the campaign's end date first: the notice tells people when it is.")
+    preview = campaign_end_preview(campaign=campaign)
+    ends, erase_on = _day(campaign.ends_on), _day(preview.erase_on)
+    body = (
+        'Hello {{ first_name|default:"there" }},\n\n'
+        f"{campaign.name} ends on {ends}. This is the last you will hear from us about it.\n\n"
+        f"On {erase_on} we will delete your email address, your name and the record of what you chose. "
+        "You do not need to do anything.\n\n"
+        "If you would rather stop now, use the unsubscribe link below.\n"
+    )
+    mailing = mailings.mailing_create(
+        campaign=campaign, kind=Mailing.Kind.SERVICE_NOTICE, subject=f"{campaign.name} ends on {ends}", body=body,
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )  # fmt: skip
+    AuditEvent.objects.create(
+        actor=actor if getattr(actor, "pk", None) else None, action="campaign_end_notice_drafted", campaign=campaign,
+        target_type="mailing", target_id=mailing.pk,
+    )  # fmt: skip
+    return mailing
