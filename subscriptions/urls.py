@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.urls import include, path
 
-from subscriptions.views import api, health, manage, public, signup, unsubscribe, webhooks
+from subscriptions.views import api, health, manage, public, reconfirm, signup, unsubscribe, webhooks
 
 urlpatterns = [
     path("", public.home, name="home"),
@@ -20,6 +20,7 @@ urlpatterns = [
     path("manage/<str:token>/download/", manage.download, name="manage-download"),
     path("manage/<str:token>/delete/", manage.delete, name="manage-delete"),
     path("email-change/<str:token>/", manage.email_change_confirm, name="manage-email-confirm"),
+    path("reconfirm/<str:token>/", reconfirm.reconfirm, name="reconfirm"),
     path("webhooks/anymail/", include((webhooks.anymail_patterns(), "anymail"))),
 ]
 
