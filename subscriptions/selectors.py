@@ -1,9 +1,11 @@
 """Read queries shared by several views and services."""
 
-from django.db.models import QuerySet
+from collections.abc import Collection
+
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404
 
-from subscriptions.models import Campaign, PrivacyNotice, SignupForm
+from subscriptions.models import Campaign, PrivacyNotice, SignupForm, Subscriber, Subscription, Suppression
 
 
 def campaigns_public() -> QuerySet[Campaign]:
@@ -36,3 +38,16 @@ def signup_forms_current(*, campaign: Campaign) -> QuerySet[SignupForm]:
 
 def privacy_notice_current(*, campaign: Campaign) -> PrivacyNotice | None:
     return campaign.privacy_notices.order_by("-version").first()
+
+
+def audience(*, campaign: Campaign, topic_ids: Collection[int] | None = None) -> QuerySet[Subscriber]:
+    """Everyone who may be mailed or exported as part of an audience: active, not
+    restricted (Art. 18), not suppressed, following any of `topic_ids` (everyone
+    active when None). The same rule as the fan-out, for counts and exports."""
+    people = Subscriber.objects.filter(campaign=campaign, status=Subscriber.Status.ACTIVE, restricted=False).exclude(
+        Exists(Suppression.objects.filter(campaign_id=OuterRef("campaign_id"), email_hmac=OuterRef("email_hmac")))
+    )
+    if topic_ids is None:
+        return people
+    following = Subscription.objects.filter(subscriber=OuterRef("pk"), topic_id__in=topic_ids, ended_at__isnull=True)
+    return people.filter(Exists(following))
