@@ -4,6 +4,8 @@
 
 The spec names a target on loopback and a request template; `{i}` in the path or
 body is replaced by a per-request counter, so every request can use a fresh address.
+With "paths_file" (one path per line), request i goes to line i instead (wrapping),
+for paths that cannot be generated, such as per-person unsubscribe links.
 Modes: "closed" (N connections as fast as answers come, for a duration) and "rate"
 (a fixed arrival rate for a count of requests, latency measured from the scheduled
 start so queueing delay counts). Prints one JSON object with the figures.
@@ -24,7 +26,8 @@ def _request(target: Any, spec: dict[str, Any], i: int) -> int:
     conn = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
     try:
         body = spec.get("body", "").replace("{i}", str(i)).encode()
-        path = spec["path"].replace("{i}", str(i))
+        paths = spec.get("paths")
+        path = paths[i % len(paths)] if paths else spec["path"].replace("{i}", str(i))
         conn.request(spec.get("method", "GET"), path, body=body or None, headers=spec.get("headers", {}))
         response = conn.getresponse()
         response.read()
@@ -106,6 +109,9 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def main(raw: str) -> dict[str, Any]:
     spec = json.loads(raw)
+    if spec.get("paths_file"):
+        with open(spec["paths_file"]) as lines:
+            spec["paths"] = [line.strip() for line in lines if line.strip()]
     target = urlparse(spec["base"])
     if target.hostname not in {"127.0.0.1", "localhost", "::1"}:
         raise SystemExit("bench.load only targets loopback")

@@ -36,16 +36,18 @@ class PreferencesForm(forms.Form):
     what is held, and the preference centre never asks for more.
     """
 
-    def __init__(self, *args: Any, subscriber: Subscriber, topics: list[Topic], open_ids: set[int], **kwargs: Any):
+    def __init__(
+        self, *args: Any, subscriber: Subscriber, topics: list[Topic], open_ids: set[int], **kwargs: Any
+    ) -> None:
         general = [topic for topic in topics if topic.kind == Topic.Kind.GENERAL]
         entities = [topic for topic in topics if topic.kind == Topic.Kind.ENTITY]
-        initial = {
+        kwargs["initial"] = {
             "general": [str(topic.pk) for topic in general if topic.pk in open_ids],
             "entities": [str(topic.pk) for topic in entities if topic.pk in open_ids],
             "first_name": subscriber.first_name,
             **subscriber.attributes,
         }
-        super().__init__(*args, initial=initial, **kwargs)
+        super().__init__(*args, **kwargs)
         if general:
             self.fields["general"] = _topics_field(general, "General updates", "")
         if entities:
