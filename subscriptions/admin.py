@@ -4,6 +4,7 @@ Personal data is shown only where staff need it to answer a request; ledgers are
 read-only because they are evidence.
 """
 
+from functools import partial
 from urllib.parse import urlencode
 
 from django import forms
@@ -15,6 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from subscriptions import admin_requests
 from subscriptions.models import (
     AuditEvent,
     Campaign,
@@ -29,6 +31,7 @@ from subscriptions.models import (
     Suppression,
     Topic,
 )
+from subscriptions.services import lifecycle, privacy
 from subscriptions.services import mailings as mailing_services
 
 
@@ -48,23 +51,80 @@ class TopicInline(admin.TabularInline):
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "status", "starts_on", "ends_on", "tracking_mode"]
+    form = admin_requests.CampaignForm
+    list_display = ["name", "slug", "status", "starts_on", "ends_on", "erasure", "tracking_mode"]
     list_filter = ["status", "tracking_mode"]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["api_key_hash", "created_at"]
+    # The status follows the end date (services.lifecycle): staff end a campaign by dating it.
+    readonly_fields = ["status", "erasure", "api_key_hash", "created_at"]
     inlines = [TopicInline]
+    actions = ["draft_end_notice"]
+
+    @admin.display(description="Erasure at the end")
+    def erasure(self, obj: Campaign) -> str:
+        if obj.pk is None:
+            return "-"
+        preview = lifecycle.campaign_end_preview(campaign=obj)
+        held = f"; {preview.held} on legal hold kept until the hold lifts" if preview.held else ""
+        people = f"{preview.to_erase} {'person' if preview.to_erase == 1 else 'people'}"
+        if preview.erased:
+            return f"Erased{held}"
+        if preview.erase_on is None:
+            return f"No end date: {people} kept until they leave{held}"
+        return f"{people} to be erased on {preview.erase_on:%d %b %Y}{held}"
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        super().save_model(request, obj, form, change)
+        confirmed = form.cleaned_data.get("erase_now") and "ends_on" in form.changed_data
+        if confirmed and lifecycle.campaign_end_due(campaign=obj):
+            lifecycle.campaign_end_confirmed(campaign=obj, actor=request.user)
+            messages.warning(request, f"“{obj.name}” has ended: its subscribers are being erased now.")
+
+    @admin.action(description="Draft a notice telling every active subscriber when the campaign ends")
+    def draft_end_notice(self, request, queryset):  # type: ignore[no-untyped-def]
+        for campaign in queryset:
+            try:
+                mailing = lifecycle.campaign_end_notice_draft(campaign=campaign, actor=request.user)
+            except ValidationError as error:
+                messages.error(request, f"{campaign.name}: {' '.join(error.messages)}")
+                continue
+            url = reverse("admin:subscriptions_mailing_change", args=[mailing.pk])
+            messages.success(
+                request, format_html('Drafted <a href="{}">“{}”</a>: review it, then send it.', url, mailing)
+            )
 
 
 @admin.register(PrivacyNotice)
 class PrivacyNoticeAdmin(admin.ModelAdmin):
+    form = admin_requests.PrivacyNoticeForm
     list_display = ["campaign", "version", "published_on", "url"]
     list_filter = ["campaign"]
+
+    def get_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        if obj is None:
+            return [*admin_requests.PrivacyNoticeForm.Meta.fields, "notify_subscribers"]
+        return ["campaign", "version", "url", "summary", "retention_summary", "published_on", "published_at"]
 
     def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
         # A published notice is evidence of what people were shown: never edited.
         if obj is not None:
             return ["campaign", "version", "url", "summary", "retention_summary", "published_on", "published_at"]
         return ["published_at"]
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        if change:
+            return
+        notify = form.cleaned_data["notify_subscribers"]
+        notice = privacy.privacy_notice_publish(
+            campaign=obj.campaign, url=obj.url, summary=obj.summary, retention_summary=obj.retention_summary,
+            published_on=obj.published_on, actor=request.user, notify_subscribers=notify,
+        )  # fmt: skip
+        obj.pk, obj.version, obj.published_at = notice.pk, notice.version, notice.published_at
+        if notify:
+            messages.info(request, "Every active subscriber is being sent a notice of the change.")
 
 
 @admin.register(Topic)
@@ -105,15 +165,40 @@ class SignupFormAdmin(admin.ModelAdmin):
 class SubscriberAdmin(admin.ModelAdmin):
     list_display = ["id", "campaign", "status", "restricted", "legal_hold", "created_at"]
     list_filter = ["campaign", "status", "restricted", "legal_hold"]
-    # Exact match only: staff find a person by their full address, never browse.
+    # Exact match only, within one campaign: staff find a person by their full address.
     search_fields = ["=email"]
-    readonly_fields = ["link_key", "created_at", "confirmed_at", "last_confirmed_at", "withdrawn_at"]
+    search_help_text = "Choose a campaign in the filter, then enter the person's full email address."
+    exclude = ["link_key", "email_hmac"]
+    change_form_template = "admin/subscriptions/subscriber/change_form.html"
+
+    # Every change is a data request page (admin_requests), which checks it and audits it.
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
 
     def get_search_results(self, request, queryset, search_term):  # type: ignore[no-untyped-def]
-        if search_term:
-            queryset = queryset.filter(email__iexact=search_term.strip())
+        if not search_term:
             return queryset, False
-        return queryset, False
+        return admin_requests.exact_search(request, queryset, search_term), False
+
+    def get_urls(self):  # type: ignore[no-untyped-def]
+        view = self.admin_site.admin_view(partial(admin_requests.data_request, self))
+        request_path = path("<int:subscriber_id>/request/<slug:action>/", view, name="subscriptions_subscriber_request")
+        return [request_path, *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):  # type: ignore[no-untyped-def]
+        subscriber = Subscriber.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
+        requests = [("export", "Export data"), ("rectify", "Correct details")]
+        if subscriber is not None:
+            requests.append(("unrestrict", "Lift restriction") if subscriber.restricted else ("restrict", "Restrict"))
+            requests.append(("lift-hold", "Lift legal hold") if subscriber.legal_hold else ("hold", "Legal hold"))
+        requests.append(("erase", "Erase"))
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "data_requests": requests})
 
 
 @admin.register(Subscription)

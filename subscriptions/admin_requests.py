@@ -1,0 +1,224 @@
+"""The data protection officer's pages in the Subscriber admin, and the staff forms for
+campaign end dates and privacy notices.
+
+Each data request is one page: GET shows what will happen and a form, POST calls one
+service in `services.privacy`, which checks, acts and audits. The form carries the
+campaign the person was found in, so a request is answered for one campaign only.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from subscriptions.models import Campaign, PrivacyNotice, Subscriber
+from subscriptions.services import lifecycle, privacy
+
+
+class RequestForm(forms.Form):
+    campaign = forms.IntegerField(widget=forms.HiddenInput)
+
+
+class ConfirmForm(RequestForm):
+    confirm = forms.BooleanField(label="I have checked this is the right person")
+
+
+class HoldForm(RequestForm):
+    reason = forms.CharField(
+        max_length=300, widget=forms.Textarea(attrs={"rows": 3}), help_text="Why the data must be kept."
+    )
+
+
+class RectifyForm(RequestForm):
+    email = forms.EmailField(max_length=254)
+    first_name = forms.CharField(max_length=100, required=False)
+    attributes = forms.JSONField(required=False, help_text="Only the fields the campaign collects.")
+
+
+@dataclass(frozen=True)
+class RequestPage:
+    title: str
+    explanation: str
+    button: str
+    form: type[RequestForm]
+    # Calls the service; returns the success message, or a response (the export file).
+    act: Callable[[Subscriber, dict[str, Any], Any], str | HttpResponse]
+
+
+def _export(subscriber: Subscriber, data: dict[str, Any], actor: Any) -> HttpResponse:
+    export = privacy.subscriber_export(campaign_id=data["campaign"], subscriber_id=subscriber.pk, actor=actor)
+    response = JsonResponse(export, json_dumps_params={"indent": 2, "ensure_ascii": False})
+    response["Content-Disposition"] = f'attachment; filename="subscriber-{subscriber.pk}.json"'
+    return response
+
+
+def _rectify(subscriber: Subscriber, data: dict[str, Any], actor: Any) -> str:
+    changed = privacy.subscriber_rectify(
+        campaign_id=data["campaign"], subscriber_id=subscriber.pk, actor=actor, email=data["email"],
+        first_name=data["first_name"], attributes=data["attributes"] if data["attributes"] is not None else {},
+    )  # fmt: skip
+    return f"Corrected: {', '.join(changed)}." if changed else "Nothing differed, so nothing was changed."
+
+
+def _restrict(restricted: bool) -> Callable[[Subscriber, dict[str, Any], Any], str]:
+    def act(subscriber: Subscriber, data: dict[str, Any], actor: Any) -> str:
+        privacy.subscriber_restrict(
+            campaign_id=data["campaign"], subscriber_id=subscriber.pk, restricted=restricted, actor=actor
+        )
+        return "Processing is restricted: kept, but sent nothing." if restricted else "The restriction is lifted."
+
+    return act
+
+
+def _hold(subscriber: Subscriber, data: dict[str, Any], actor: Any) -> str:
+    privacy.legal_hold_place(
+        campaign_id=data["campaign"], subscriber_id=subscriber.pk, reason=data["reason"], actor=actor
+    )
+    return "On legal hold: nothing about this person will be erased until the hold is lifted."
+
+
+def _lift(subscriber: Subscriber, data: dict[str, Any], actor: Any) -> str:
+    outcome = privacy.legal_hold_lift(campaign_id=data["campaign"], subscriber_id=subscriber.pk, actor=actor)
+    if outcome == privacy.ErasureOutcome.ERASED:
+        return "The hold is lifted, and the erasure it was delaying is done."
+    return "The hold is lifted."
+
+
+def _erase(subscriber: Subscriber, data: dict[str, Any], actor: Any) -> str:
+    outcome = privacy.subscriber_erase_for_staff(campaign_id=data["campaign"], subscriber_id=subscriber.pk, actor=actor)
+    if outcome == privacy.ErasureOutcome.HELD:
+        return "Nothing more will be sent, but the data is on legal hold: it will be erased when the hold is lifted."
+    return f"Subscriber {subscriber.pk} is erased."
+
+
+PAGES = {
+    "export": RequestPage(
+        "Export this person's data", "Download everything held about them as JSON.", "Download", RequestForm, _export
+    ),
+    "rectify": RequestPage(
+        "Correct this person's details", "Their consent record notes which fields staff corrected.", "Save",
+        RectifyForm, _rectify,
+    ),
+    "restrict": RequestPage(
+        "Restrict processing", "They are kept but sent nothing, and left out of every audience.", "Restrict",
+        RequestForm, _restrict(True),
+    ),
+    "unrestrict": RequestPage(
+        "Lift the restriction", "They will receive what they subscribed to again.", "Lift", RequestForm,
+        _restrict(False),
+    ),
+    "hold": RequestPage(
+        "Place a legal hold", "Any erasure that falls due stops processing but keeps the data.", "Place hold",
+        HoldForm, _hold,
+    ),
+    "lift-hold": RequestPage(
+        "Lift the legal hold", "If an erasure was waiting on the hold, it happens now.", "Lift hold", RequestForm,
+        _lift,
+    ),
+    "erase": RequestPage(
+        "Erase this person", "Everything about them is deleted now; a suppression entry and the counts remain.",
+        "Erase", ConfirmForm, _erase,
+    ),
+}  # fmt: skip
+
+
+def _initial(subscriber: Subscriber) -> dict[str, Any]:
+    return {
+        "campaign": subscriber.campaign_id,
+        "email": subscriber.email,
+        "first_name": subscriber.first_name,
+        "attributes": subscriber.attributes,
+    }
+
+
+def data_request(model_admin: Any, request: HttpRequest, subscriber_id: int, action: str) -> HttpResponse:
+    page = PAGES.get(action)
+    if page is None:
+        raise Http404("No such request")
+    if not request.user.has_perm("subscriptions.change_subscriber"):
+        raise PermissionDenied
+    subscriber = Subscriber.objects.select_related("campaign").filter(pk=subscriber_id).first()
+    changelist = reverse("admin:subscriptions_subscriber_changelist")
+    if subscriber is None:
+        messages.error(request, f"There is no subscriber {subscriber_id}: they may already have been erased.")
+        return redirect(changelist)
+    form = page.form(request.POST if request.method == "POST" else None, initial=_initial(subscriber))
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = page.act(subscriber, form.cleaned_data, request.user)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            if isinstance(result, HttpResponse):
+                return result
+            messages.success(request, result)
+            gone = not Subscriber.objects.filter(pk=subscriber_id).exists()
+            return redirect(
+                changelist if gone else reverse("admin:subscriptions_subscriber_change", args=[subscriber_id])
+            )
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "title": page.title,
+        "page": page,
+        "form": form,
+        "subscriber": subscriber,
+    }
+    return TemplateResponse(request, "admin/subscriptions/subscriber/data_request.html", context)
+
+
+def exact_search(request: HttpRequest, queryset: Any, search_term: str) -> Any:
+    """The changelist search: one exact address, within the campaign chosen in the filter."""
+    campaign_id = request.GET.get("campaign__id__exact", "")
+    if not campaign_id.isdigit():
+        messages.warning(request, "Choose a campaign in the filter first: people are found within one campaign.")
+        return queryset.none()
+    try:
+        found = privacy.subscriber_find(campaign_id=int(campaign_id), email=search_term, actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return queryset.none()
+    return queryset.filter(pk=found.pk) if found else queryset.none()
+
+
+class CampaignForm(forms.ModelForm):
+    erase_now = forms.BooleanField(
+        required=False,
+        label="Erase now",
+        help_text="Only when the end date has already passed: the campaign ends and every subscriber is erased.",
+    )
+
+    class Meta:
+        model = Campaign
+        # Every other setting is the campaign's to edit; these two are set by services.
+        exclude = ["status", "api_key_hash"]  # noqa: DJ006
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        problems = lifecycle.campaign_end_date_problems(
+            campaign=self.instance if self.instance.pk else None,
+            ends_on=cleaned.get("ends_on"),
+            erase_confirmed=bool(cleaned.get("erase_now")),
+        )
+        for problem in problems:
+            self.add_error("ends_on", problem)
+        return cleaned
+
+
+class PrivacyNoticeForm(forms.ModelForm):
+    notify_subscribers = forms.BooleanField(
+        required=False,
+        label="Email every active subscriber",
+        help_text="Sends a service notice now, with this summary and a link to the full notice.",
+    )
+
+    class Meta:
+        model = PrivacyNotice
+        fields = ["campaign", "url", "summary", "retention_summary", "published_on"]
