@@ -138,6 +138,11 @@ def email_change_request(*, subscriber_id: int, new_email: str, client_ip: str |
         return
     abuse.claim_confirmation_email(campaign_id=subscriber.campaign_id, email=new_email, ip=client_ip)
     with transaction.atomic():
+        # One change waits at a time: an earlier request's address is forgotten, and
+        # its link stops working.
+        subscriber.consent_events.filter(details__change=EMAIL_CHANGE_REQUESTED, details__has_key="new_email").update(
+            details={"change": EMAIL_CHANGE_REQUESTED, "superseded": True}
+        )
         event = ConsentEvent.objects.create(
             subscriber=subscriber,
             kind=ConsentEvent.Kind.CHANGED,
@@ -163,6 +168,8 @@ def email_change_confirm(*, subscriber_id: int, event_id: int) -> EmailChangeOut
             return EmailChangeOutcome.GONE
         if request.details.get("applied"):
             return EmailChangeOutcome.ALREADY
+        if "new_email" not in request.details:
+            return EmailChangeOutcome.GONE
         new_email = request.details["new_email"]
         if not _free_for(subscriber, new_email):
             return EmailChangeOutcome.TAKEN

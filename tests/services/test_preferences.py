@@ -219,6 +219,18 @@ class TestEmailChange:
         assert len(mailoutbox) == 1
         assert ConsentEvent.objects.filter(kind="changed").count() == 1
 
+    def test_a_newer_request_forgets_the_older_address_and_voids_its_link(self, person, run):
+        run(preferences.email_change_request, subscriber_id=person.pk, new_email="typo@example.nte")
+        token = CHANGE_LINK.search(last_mail_to("typo@example.nte").body).group(1)
+        first = read_confirm_token(purpose=ConfirmPurpose.EMAIL_CHANGE, token=token)
+        run(preferences.email_change_request, subscriber_id=person.pk, new_email=self.NEW)
+        assert_nothing_left("typo@example.nte")
+        outcome = run(preferences.email_change_confirm, subscriber_id=first.subscriber_id, event_id=first.event_id)
+        assert outcome == EmailChangeOutcome.GONE
+        claim = self._confirm_claim()
+        outcome = run(preferences.email_change_confirm, subscriber_id=claim.subscriber_id, event_id=claim.event_id)
+        assert outcome == EmailChangeOutcome.CHANGED
+
     def test_asking_for_the_current_address_does_nothing(self, person, run, mailoutbox):
         run(preferences.email_change_request, subscriber_id=person.pk, new_email=EMAIL.upper())
         assert mailoutbox == []
