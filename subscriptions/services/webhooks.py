@@ -196,6 +196,8 @@ def inbound_event_handle(*, esp_name: str, event: AnymailInboundEvent) -> Outcom
     """An email to a campaign's inbound address asking to unsubscribe withdraws the
     sender from that campaign; they get a short acknowledgement, then are erased."""
     message = event.message
+    if message is None:
+        return Outcome.IGNORED
     campaign = campaign_for_inbound(message)
     if campaign is None or not inbound_wants_unsubscribe(message):
         return Outcome.IGNORED
