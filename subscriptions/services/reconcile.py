@@ -15,7 +15,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from subscriptions.models import Campaign, Delivery, Mailing
+from subscriptions.models import Campaign, DailyStat, Delivery, Mailing
+from subscriptions.services.stats import stat_increment
 
 
 class DeliveryEvent(StrEnum):
@@ -28,6 +29,12 @@ class DeliveryEvent(StrEnum):
 
 
 _ENGAGEMENT = {DeliveryEvent.OPENED: "opens_count", DeliveryEvent.CLICKED: "clicks_count"}
+# Mailing counters that also feed the campaign's daily counts (which outlive every delivery).
+_DAILY = {
+    "sent_count": DailyStat.Metric.SENDS,
+    "bounced_count": DailyStat.Metric.BOUNCES,
+    "complained_count": DailyStat.Metric.COMPLAINTS,
+}
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,16 @@ def delivery_reconcile(
             Mailing.objects.filter(pk=delivery.mailing_id).update(
                 **{name: F(name) + change for name, change in counters.items()}
             )
+            _count_daily(delivery.mailing_id, counters)
     return Reconciled(delivery.pk, delivery.mailing_id, delivery.subscriber_id, changed=bool(counters))
+
+
+def _count_daily(mailing_id: int, counters: dict[str, int]) -> None:
+    daily = {metric: counters[name] for name, metric in _DAILY.items() if counters.get(name, 0) > 0}
+    if daily:
+        campaign_id = Mailing.objects.values_list("campaign_id", flat=True).get(pk=mailing_id)
+        for metric, count in daily.items():
+            stat_increment(campaign_id=campaign_id, metric=metric, count=count)
 
 
 def _counts_engagement(mailing_id: int) -> bool:

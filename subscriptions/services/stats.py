@@ -1,6 +1,7 @@
 """Aggregate daily counts: the only numbers that outlive the people they count."""
 
 import datetime
+from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
@@ -51,3 +52,38 @@ def _stat_increment_portable(
                 DailyStat.objects.create(**lookup, count=count)
         except IntegrityError:
             DailyStat.objects.filter(**lookup).update(count=F("count") + count)
+
+
+@dataclass(frozen=True)
+class DayCount:
+    day: datetime.date
+    metric: str
+    reason: str
+    count: int
+
+
+def stats_by_day(
+    *, campaign_id: int, since: datetime.date, until: datetime.date, topic_id: int | None = None
+) -> list[DayCount]:
+    """One campaign's counts from `since` to `until` (inclusive), by day, metric and reason.
+
+    Campaign-wide counts by default; given a topic, that topic's own counts (only
+    some metrics are kept per topic: confirmations, and withdrawals from one topic).
+    """
+    rows = DailyStat.objects.filter(campaign_id=campaign_id, topic_id=topic_id, day__range=(since, until))
+    return [
+        DayCount(day=day, metric=metric, reason=reason, count=count)
+        for day, metric, reason, count in rows.order_by("day", "metric", "reason").values_list(
+            "day", "metric", "reason", "count"
+        )
+    ]
+
+
+def stats_totals(
+    *, campaign_id: int, since: datetime.date, until: datetime.date, topic_id: int | None = None
+) -> dict[str, int]:
+    """Each metric added up over the days, reasons together (e.g. for a dashboard's headline numbers)."""
+    totals: dict[str, int] = {}
+    for row in stats_by_day(campaign_id=campaign_id, since=since, until=until, topic_id=topic_id):
+        totals[row.metric] = totals.get(row.metric, 0) + row.count
+    return totals
