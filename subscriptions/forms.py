@@ -24,7 +24,7 @@ class PlainTextField(forms.CharField):
     default_validators = [validate_plain_text]
 
 
-def _extra_field(spec: dict[str, Any]) -> forms.Field:
+def extra_field(spec: dict[str, Any]) -> forms.Field:
     common: dict[str, Any] = {"label": spec["label"], "help_text": spec.get("hint", ""), "required": spec["required"]}
     choices = [tuple(choice) for choice in spec.get("choices", [])]
     if spec["type"] == "choice":
@@ -34,7 +34,7 @@ def _extra_field(spec: dict[str, Any]) -> forms.Field:
     return PlainTextField(max_length=spec.get("max_length") or 200, strip=True, **common)
 
 
-def _topic_label(topic: Topic) -> str:
+def topic_label(topic: Topic) -> str:
     return f"{topic.name} ({topic.public_status})" if topic.public_status else topic.name
 
 
@@ -69,7 +69,7 @@ class SignupFormFields(forms.Form):
         if len(self.offered_topics) > 1:
             self.fields["topics"] = forms.MultipleChoiceField(
                 label="What do you want to hear about?",
-                choices=[(topic.slug, _topic_label(topic)) for topic in self.offered_topics],
+                choices=[(topic.slug, topic_label(topic)) for topic in self.offered_topics],
                 help_text="Select all that apply.",
                 widget=forms.CheckboxSelectMultiple,
                 error_messages={
@@ -79,7 +79,7 @@ class SignupFormFields(forms.Form):
             )
         self.declared = {spec["name"]: spec for spec in campaign.extra_fields if spec["name"] in signup_form.fields}
         for name, spec in self.declared.items():
-            self.fields[name] = _extra_field(spec)
+            self.fields[name] = extra_field(spec)
         self.fields["consent"] = forms.BooleanField(
             label=signup_form.consent_wording,
             error_messages={"required": "Confirm that you agree, to sign up"},

@@ -8,7 +8,7 @@ from typing import Any
 
 from django import forms
 
-from subscriptions.forms import PlainTextField, _extra_field, _topic_label
+from subscriptions.forms import PlainTextField, extra_field, topic_label
 from subscriptions.models import Subscriber, Topic
 
 _EMAIL_ERRORS = {
@@ -23,7 +23,7 @@ def _topics_field(topics: list[Topic], label: str, hint: str) -> forms.MultipleC
         label=label,
         help_text=hint,
         required=False,
-        choices=[(str(topic.pk), _topic_label(topic)) for topic in topics],
+        choices=[(str(topic.pk), topic_label(topic)) for topic in topics],
         widget=forms.CheckboxSelectMultiple,
         error_messages={"invalid_choice": "Select topics from the list"},
     )
@@ -57,7 +57,7 @@ class PreferencesForm(forms.Form):
             spec["name"]: spec for spec in subscriber.campaign.extra_fields if spec["name"] in subscriber.attributes
         }
         for name, spec in self.declared.items():
-            self.fields[name] = _extra_field({**spec, "required": False})
+            self.fields[name] = extra_field({**spec, "required": False})
 
     def chosen_topic_ids(self) -> set[int]:
         chosen = [*self.cleaned_data.get("general", []), *self.cleaned_data.get("entities", [])]

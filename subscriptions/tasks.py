@@ -1,6 +1,6 @@
 """Celery entry points: take ids, call one service. The database is the record.
 
-Each task is idempotent (acks_late may deliver it twice) and names its queue:
+Each task is idempotent (acks_late may deliver it twice); config/celery.py routes it to
 `transactional` for one person's mail and data, `bulk` for mailings and sweeps.
 """
 
@@ -21,7 +21,6 @@ from subscriptions.services import (
 
 @shared_task(
     name="subscriptions.erase_subscriber",
-    queue="transactional",
     autoretry_for=(ConnectionError, TimeoutError),
     retry_backoff=True,
     max_retries=5,
@@ -32,14 +31,13 @@ def erase_subscriber(subscriber_id: int, reason: str) -> None:
 
 # Beat runs this every 15 minutes (config/celery.py); a failed run is simply retried
 # by the next one, so it has no retries of its own.
-@shared_task(name="subscriptions.expire_pending_signups", queue="bulk", max_retries=0)
+@shared_task(name="subscriptions.expire_pending_signups", max_retries=0)
 def expire_pending_signups() -> int:
     return retention.pending_signups_expire()
 
 
 @shared_task(
     name="subscriptions.send_signup_confirmation",
-    queue="transactional",
     autoretry_for=(ConnectionError, TimeoutError, OSError),
     retry_backoff=True,
     max_retries=5,
@@ -50,7 +48,6 @@ def send_signup_confirmation(event_id: int) -> None:
 
 @shared_task(
     name="subscriptions.send_welcome",
-    queue="transactional",
     autoretry_for=(ConnectionError, TimeoutError, OSError),
     retry_backoff=True,
     max_retries=5,
@@ -59,7 +56,7 @@ def send_welcome(subscriber_id: int, topic_ids: list[int]) -> None:
     signup_emails.welcome_send(subscriber_id=subscriber_id, topic_ids=topic_ids)
 
 
-@shared_task(name="subscriptions.dispatch_due_mailings", queue="bulk", max_retries=0)
+@shared_task(name="subscriptions.dispatch_due_mailings", max_retries=0)
 def dispatch_due_mailings() -> int:
     return sending.mailings_dispatch_due()
 
@@ -67,19 +64,18 @@ def dispatch_due_mailings() -> int:
 # No autoretry: a send task that dies leaves its claims to the sweeper (-> unknown)
 # and its queued deliveries to the next task the sweeper starts; retrying here could
 # only ever resend.
-@shared_task(name="subscriptions.send_batch", queue="bulk", max_retries=0)
+@shared_task(name="subscriptions.send_batch", max_retries=0)
 def send_batch(mailing_id: int) -> dict[str, int]:
     return dict(sending.mailing_send_batches(mailing_id=mailing_id))
 
 
-@shared_task(name="subscriptions.sweep_deliveries", queue="bulk", max_retries=0)
+@shared_task(name="subscriptions.sweep_deliveries", max_retries=0)
 def sweep_deliveries() -> dict[str, int]:
     return sending.deliveries_sweep()
 
 
 @shared_task(
     name="subscriptions.send_manage_link",
-    queue="transactional",
     autoretry_for=(ConnectionError, TimeoutError, OSError),
     retry_backoff=True,
     max_retries=5,
@@ -90,7 +86,6 @@ def send_manage_link(subscriber_id: int) -> None:
 
 @shared_task(
     name="subscriptions.send_email_change_confirmation",
-    queue="transactional",
     autoretry_for=(ConnectionError, TimeoutError, OSError),
     retry_backoff=True,
     max_retries=5,
@@ -101,7 +96,6 @@ def send_email_change_confirmation(event_id: int) -> None:
 
 @shared_task(
     name="subscriptions.send_email_changed_notice",
-    queue="transactional",
     autoretry_for=(ConnectionError, TimeoutError, OSError),
     retry_backoff=True,
     max_retries=5,
@@ -116,7 +110,6 @@ def send_email_changed_notice(event_id: int) -> None:
 @shared_task(
     bind=True,
     name="subscriptions.acknowledge_inbound_unsubscribe",
-    queue="transactional",
     max_retries=5,
 )
 def acknowledge_inbound_unsubscribe(self, subscriber_id: int) -> None:  # type: ignore[no-untyped-def]
@@ -129,7 +122,7 @@ def acknowledge_inbound_unsubscribe(self, subscriber_id: int) -> None:  # type: 
 
 
 # Daily from beat; a missed run only leaves some old event ids a day longer.
-@shared_task(name="subscriptions.prune_webhook_events", queue="bulk", max_retries=0)
+@shared_task(name="subscriptions.prune_webhook_events", max_retries=0)
 def prune_webhook_events() -> int:
     return webhooks.webhook_events_prune()
 
@@ -137,20 +130,20 @@ def prune_webhook_events() -> int:
 # Hourly from beat: a campaign is ended and erased in the first run after its last
 # day. A failed or overlapping run changes nothing twice (advisory lock, state
 # guards), and the next run finishes what it left.
-@shared_task(name="subscriptions.end_campaigns", queue="bulk", max_retries=0)
+@shared_task(name="subscriptions.end_campaigns", max_retries=0)
 def end_campaigns() -> int:
     return sum(result.erased for result in lifecycle.campaigns_end_due())
 
 
 # Queued when staff confirm an end date that has already passed, so the erasure they
 # confirmed starts at once instead of at the next hourly run.
-@shared_task(name="subscriptions.end_campaign", queue="bulk", max_retries=0)
+@shared_task(name="subscriptions.end_campaign", max_retries=0)
 def end_campaign(campaign_id: int) -> int:
     return lifecycle.campaign_end(campaign_id=campaign_id).erased
 
 
 # Hourly from beat: queue reconfirmation emails and reminders, lapse the unanswered.
-@shared_task(name="subscriptions.reconfirmation_sweep", queue="bulk", max_retries=0)
+@shared_task(name="subscriptions.reconfirmation_sweep", max_retries=0)
 def reconfirmation_sweep() -> dict[str, int]:
     run = reconfirmation.reconfirmation_sweep()
     return {"asked": run.asked, "reminded": run.reminded, "lapsed": run.lapsed}
@@ -158,7 +151,6 @@ def reconfirmation_sweep() -> dict[str, int]:
 
 @shared_task(
     name="subscriptions.send_reconfirmation",
-    queue="transactional",
     autoretry_for=(ConnectionError, TimeoutError, OSError),
     retry_backoff=True,
     max_retries=5,
@@ -168,6 +160,6 @@ def send_reconfirmation(subscriber_id: int, reminder: bool) -> None:
 
 
 # Daily from beat: old delivery rows, the retention limit, erasures a hold delayed.
-@shared_task(name="subscriptions.retention_sweep", queue="bulk", max_retries=0)
+@shared_task(name="subscriptions.retention_sweep", max_retries=0)
 def retention_sweep() -> dict[str, int]:
     return retention.retention_sweep()

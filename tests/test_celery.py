@@ -15,12 +15,22 @@ def test_every_scheduled_task_exists_under_its_name():
         assert entry["task"] in celery_app.tasks
 
 
+def test_every_scheduled_sweep_runs_on_the_bulk_queue():
+    for entry in celery_app.conf.beat_schedule.values():
+        assert celery_app.amqp.router.route({}, entry["task"])["queue"].name == "bulk", entry["task"]
+
+
+def test_one_persons_mail_runs_on_the_transactional_queue():
+    for name in ["subscriptions.send_signup_confirmation", "subscriptions.erase_subscriber"]:
+        assert celery_app.amqp.router.route({}, name)["queue"].name == "transactional"
+
+
 def test_it_expires_pending_sign_ups_on_the_bulk_queue_every_quarter_hour():
     entry = next(
         e for e in celery_app.conf.beat_schedule.values() if e["task"] == "subscriptions.expire_pending_signups"
     )
 
-    assert celery_app.tasks[entry["task"]].queue == "bulk"
+    assert celery_app.amqp.router.route({}, entry["task"])["queue"].name == "bulk"
     assert entry["schedule"].minute == {0, 15, 30, 45}
     assert entry["options"]["expires"] <= 15 * 60
 
