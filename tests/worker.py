@@ -81,7 +81,7 @@ def _start_worker(log_path: Path, nodename: str) -> subprocess.Popen[bytes]:
         "--hostname", nodename, "--loglevel", "INFO",
     ]  # fmt: skip
     with log_path.open("wb") as log:
-        return subprocess.Popen(command, cwd=BASE_DIR, env=_worker_environment(), stdout=log, stderr=log)  # noqa: S603
+        return subprocess.Popen(command, cwd=BASE_DIR, env=_worker_environment(), stdout=log, stderr=log)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
