@@ -122,19 +122,21 @@ def subscribers_erase(
     campaign_id: int,
     reason: WithdrawalReason,
     now: datetime.datetime | None = None,
+    suppress: bool = True,
 ) -> Erasure:
     """Erase everyone `candidates` selects in one campaign, batch by batch.
 
-    What remains of each person is a suppression entry and the erasure count. People
-    on legal hold are withdrawn (nothing more is sent) and marked due for erasure,
-    but kept whole until the hold is lifted. Running it again finds nobody new.
+    What remains of each person is the erasure count and, with `suppress`, a
+    suppression entry. People on legal hold are withdrawn (nothing more is sent) and
+    marked due for erasure, but kept whole until the hold is lifted. Running it
+    again finds nobody new.
     """
     now = now or timezone.now()
     candidates = candidates.filter(campaign_id=campaign_id)
     erased, after = 0, 0
     # Keyset pagination: each batch starts past the last id, never rescanning the
     # dead rows the earlier batches left behind.
-    while batch := _erase_next_batch(candidates, campaign_id, after, reason, now):
+    while batch := _erase_next_batch(candidates, campaign_id, after, reason, now, suppress):
         erased += len(batch)
         after = batch[-1]
     held = _stop_held(candidates.filter(legal_hold=True), reason)
@@ -142,7 +144,12 @@ def subscribers_erase(
 
 
 def _erase_next_batch(
-    candidates: QuerySet[Subscriber], campaign_id: int, after: int, reason: WithdrawalReason, now: datetime.datetime
+    candidates: QuerySet[Subscriber],
+    campaign_id: int,
+    after: int,
+    reason: WithdrawalReason,
+    now: datetime.datetime,
+    suppress: bool,
 ) -> list[int]:
     with transaction.atomic():
         # Locking re-checks the filter against concurrent changes: someone placed on
@@ -154,11 +161,13 @@ def _erase_next_batch(
             .values_list("pk", flat=True)[:ERASE_BATCH_SIZE]
         )
         if ids:
-            _erase_ids(campaign_id, ids, reason, now)
+            _erase_ids(campaign_id, ids, reason, now, suppress)
     return ids
 
 
-def _erase_ids(campaign_id: int, ids: list[int], reason: WithdrawalReason, now: datetime.datetime) -> None:
+def _erase_ids(
+    campaign_id: int, ids: list[int], reason: WithdrawalReason, now: datetime.datetime, suppress: bool
+) -> None:
     if connection.vendor != "postgresql":
         # The embedded demo (SQLite) erases its few people one at a time.
         for pk in ids:
@@ -166,10 +175,10 @@ def _erase_ids(campaign_id: int, ids: list[int], reason: WithdrawalReason, now: 
         return
     params = {"ids": ids, "reason": str(suppression_reason(reason)), "now": now}
     with connection.cursor() as cursor:
-        cursor.execute(_SUPPRESS, params)
-        cursor.execute(_UNHASHED, params)
-        unhashed = [row[0] for row in cursor.fetchall()]
-        _suppress_unhashed(unhashed, reason)
+        if suppress:
+            cursor.execute(_SUPPRESS, params)
+            cursor.execute(_UNHASHED, params)
+            _suppress_unhashed([row[0] for row in cursor.fetchall()], reason)
         for statement in _ERASE:
             cursor.execute(statement, params)
     stat_increment(

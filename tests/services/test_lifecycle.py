@@ -71,26 +71,18 @@ class TestCampaignEnd:
         campaign.refresh_from_db()
         assert campaign.status == Campaign.Status.ERASED
 
-    def test_it_leaves_a_suppression_entry_for_everyone_who_had_confirmed(self, campaign, people):
+    def test_it_leaves_no_address_hashes_behind(self, campaign, people):
+        # An ended campaign sends nothing and takes no sign-ups: a suppression list
+        # would protect nobody and outlive the campaign.
         pending = person_with_history(
             campaign=campaign, email="never.confirmed@example.com", first_name="Pending", topics=[],
             status=Subscriber.Status.PENDING,
         )  # fmt: skip
-        hashes = {person.email_hmac for person in people}
 
         lifecycle.campaign_end(campaign_id=campaign.pk, today=DAY_AFTER)
 
-        suppressions = Suppression.objects.filter(campaign=campaign)
-        assert set(suppressions.values_list("email_hmac", flat=True)) == hashes
-        assert set(suppressions.values_list("reason", flat=True)) == {Suppression.Reason.CAMPAIGN_ENDED}
+        assert not Suppression.objects.filter(campaign=campaign).exists()
         assert not Subscriber.objects.filter(pk=pending.pk).exists()
-
-    def test_it_hashes_an_address_that_was_stored_without_its_hash(self, campaign, people):
-        Subscriber.objects.filter(pk=people[0].pk).update(email_hmac="")
-
-        lifecycle.campaign_end(campaign_id=campaign.pk, today=DAY_AFTER)
-
-        assert Suppression.objects.filter(campaign=campaign, email_hmac=people[0].email_hmac).exists()
 
     def test_it_does_nothing_on_the_last_day_itself(self, campaign, people):
         result = lifecycle.campaign_end(campaign_id=campaign.pk, today=LAST_DAY)
@@ -179,7 +171,13 @@ class TestCampaignEnd:
         assert again == []
         assert lifecycle.campaign_end(campaign_id=campaign.pk, today=DAY_AFTER).erased == 0
         assert erasures(campaign) == 3
-        assert Suppression.objects.filter(campaign=campaign).count() == 3
+
+    def test_a_campaign_once_ended_is_finished_off_even_if_its_date_moves_later(self, campaign, people):
+        Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.ENDED, ends_on=datetime.date(2099, 1, 1))
+
+        (result,) = lifecycle.campaigns_end_due(today=DAY_AFTER)
+
+        assert (result.erased, result.complete) == (3, True)
 
 
 class TestLegalHoldAtCampaignEnd:
@@ -244,7 +242,6 @@ class TestConcurrentRuns:
 
         assert sum(result.erased for result in results) == 3
         assert erasures(campaign) == 3
-        assert Suppression.objects.filter(campaign=campaign).count() == 3
         assert not Subscriber.objects.filter(campaign=campaign).exists()
 
 

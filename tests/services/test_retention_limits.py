@@ -154,3 +154,29 @@ class TestHeldErasures:
 
         assert retention.held_erasures_complete() == 0
         assert Subscriber.objects.filter(pk=person.pk, email="held@example.com").exists()
+
+
+class TestSetBasedErasure:
+    def test_it_hashes_an_address_that_was_stored_without_its_hash(self):
+        campaign = CampaignFactory()
+        person = person_with_history(campaign=campaign, email="unhashed@example.com", first_name="U", topics=[])
+        Subscriber.objects.filter(pk=person.pk).update(email_hmac="")
+
+        retention.subscribers_erase(
+            candidates=Subscriber.objects.all(), campaign_id=campaign.pk, reason=WithdrawalReason.LAPSED
+        )
+
+        assert Suppression.objects.get(campaign=campaign).email_hmac == person.email_hmac
+
+    def test_an_unconfirmed_sign_up_leaves_no_suppression(self):
+        campaign = CampaignFactory()
+        person_with_history(
+            campaign=campaign, email="p@example.com", first_name="P", topics=[], status=Subscriber.Status.PENDING
+        )
+
+        erasure = retention.subscribers_erase(
+            candidates=Subscriber.objects.all(), campaign_id=campaign.pk, reason=WithdrawalReason.LAPSED
+        )
+
+        assert erasure.erased == 1
+        assert not Suppression.objects.exists()
