@@ -61,7 +61,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
+    "subscriptions.middleware.SameOriginCsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -183,9 +183,10 @@ SECURE_CSP = {
     "base-uri": [CSP.NONE],
     "object-src": [CSP.NONE],
 }
-# Not "no-referrer": under it browsers send `Origin: null` with every form POST, and
-# Django's CSRF check rejects them all. "same-origin" still sends nothing to other sites.
-SECURE_REFERRER_POLICY = "same-origin"
+# Links carry tokens, so no page ever tells another site where it came from. Under
+# no-referrer browsers post forms with `Origin: null`; SameOriginCsrfViewMiddleware
+# accepts that only when Sec-Fetch-Site vouches it is our own page.
+SECURE_REFERRER_POLICY = "no-referrer"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
