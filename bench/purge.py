@@ -1,0 +1,261 @@
+"""Campaign-end erasure of a large campaign, and what it does to sign-ups on another.
+
+    python -m bench.purge [--size 1000000] [--rate 20]
+
+In one run, on PostgreSQL and Redis, on loopback only:
+- the campaign: `size` active subscribers (COPY, with the keyed address hash that
+  sign-up stores), each following one topic and every third a second, each with a
+  requested and a confirmed consent event and one delivery of a sent mailing;
+- the purge: `lifecycle.campaign_end` for that campaign, timed, exactly as the
+  hourly beat task calls it (batches of `retention.ERASE_BATCH_SIZE` people);
+- meanwhile: real sign-up POSTs to another campaign's form (police recruitment,
+  from the presets) under gunicorn at a fixed rate, from a separate process; the
+  latency of each is measured from its scheduled start, so queueing counts too.
+  The same load runs for a while before the purge, for comparison.
+Checks that nobody is left in the campaign and that every erasure was counted.
+Prints one JSON line.
+"""
+
+import argparse
+import hashlib
+import hmac
+import http.client
+import json
+import multiprocessing
+import os
+import secrets
+import threading
+import time
+from typing import Any
+from urllib.parse import quote, urlparse
+
+from bench.load import percentile
+from bench.server import bench_env, gunicorn, prepare_database
+from bench.signup import FORM_PATH, UNLIMITED, _form_session
+
+DATABASE = "tidings_bench_purge"
+REDIS_DB = 13
+BASELINE_SECONDS = 10.0
+WARM_UP_SECONDS = 3.0  # the first requests load code in each gunicorn worker
+
+
+def populate(size: int) -> int:
+    """The campaign to erase; returns its id. Everything is written set-based."""
+    from django.db import connection
+    from psycopg.types.json import Jsonb
+
+    from subscriptions.models import Campaign, Mailing, Subscriber, Topic
+
+    campaign = Campaign.objects.create(
+        slug="bench-purge", name="Bench purge", controller_name="Bench Department", sender_name="Bench",
+        sender_email="updates@bench.example.org",
+    )  # fmt: skip
+    first = Topic.objects.create(campaign=campaign, slug="first", name="First")
+    second = Topic.objects.create(campaign=campaign, slug="second", name="Second")
+    mailing = Mailing.objects.create(campaign=campaign, subject="News", body="Hello", status="sent", sent_count=size)
+    template = Subscriber(campaign=campaign, status="active", email="x@example.org")
+    fields = [f for f in Subscriber._meta.concrete_fields if not f.primary_key]
+    defaults = {}
+    for f in fields:
+        value = f.get_db_prep_save(f.pre_save(template, True), connection)
+        defaults[f.column] = Jsonb(getattr(template, f.attname)) if f.get_internal_type() == "JSONField" else value
+    columns = [f.column for f in fields]
+    key = os.environ["SUPPRESSION_KEY"].encode()
+    with connection.cursor() as cursor:
+        with cursor.copy(f"COPY subscriptions_subscriber ({', '.join(columns)}) FROM STDIN") as copy:
+            for i in range(size):
+                email = f"purge{i}@example.com"
+                row = defaults | {
+                    "email": email,
+                    "email_hmac": hmac.new(key, email.encode(), hashlib.sha256).hexdigest(),
+                    "first_name": f"Person{i}",
+                    "link_key": secrets.token_hex(16),
+                }
+                copy.write_row([row[c] for c in columns])
+        people = "FROM subscriptions_subscriber s WHERE s.campaign_id = %(campaign)s"
+        params = {"campaign": campaign.pk, "first": first.pk, "second": second.pk, "mailing": mailing.pk}
+        cursor.execute(
+            "INSERT INTO subscriptions_subscription (subscriber_id, topic_id, created_at, source, ended_reason) "
+            f"SELECT s.id, %(first)s, now(), 'page', '' {people}",
+            params,
+        )
+        cursor.execute(
+            "INSERT INTO subscriptions_subscription (subscriber_id, topic_id, created_at, source, ended_reason) "
+            f"SELECT s.id, %(second)s, now(), 'page', '' {people} AND s.id %% 3 = 0",
+            params,
+        )
+        for kind, details in (("requested", "jsonb_build_object('first_name', s.first_name)"), ("confirmed", "'{}'")):
+            cursor.execute(
+                "INSERT INTO subscriptions_consentevent (subscriber_id, kind, source, created_at, topic_ids, details) "
+                f"SELECT s.id, '{kind}', 'page', now(), jsonb_build_array(%(first)s), {details} {people}",
+                params,
+            )
+        cursor.execute(
+            "INSERT INTO subscriptions_delivery "
+            "(mailing_id, subscriber_id, status, created_at, sent_at, attempts, esp_message_id, error) "
+            f"SELECT %(mailing)s, s.id, 'sent', now(), now(), 1, '', '' {people}",
+            params,
+        )
+        cursor.execute("VACUUM ANALYZE")
+        cursor.execute("CHECKPOINT")  # the purge should not pay for writing out the load
+    return campaign.pk
+
+
+def _post(target: Any, spec: dict[str, Any], i: int) -> int:
+    conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+    try:
+        conn.request("POST", spec["path"], body=spec["body"].replace("{i}", str(i)).encode(), headers=spec["headers"])
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def sign_ups_at_rate(spec: dict[str, Any], rate: float, stop: Any, results: Any) -> None:
+    """Sign up fresh addresses at a fixed rate until told to stop; report every latency.
+
+    Runs in its own process, so the load never shares a GIL with the server or the purge.
+    """
+    target = urlparse(spec["base"])
+    interval = 1.0 / rate
+    begin = time.time() + 0.05
+    lock = threading.Lock()
+    latencies: list[tuple[float, float, int]] = []  # (scheduled wall-clock time, seconds, status)
+    counter = iter(range(10**9))
+
+    def worker() -> None:
+        while True:
+            with lock:
+                n = next(counter)
+            scheduled = begin + n * interval
+            delay = scheduled - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            if stop.is_set():
+                return
+            status = _post(target, spec, spec["start"] + n)
+            with lock:
+                latencies.append((scheduled, time.time() - scheduled, status))
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    results.put(latencies)
+
+
+def _sign_up_spec(base: str) -> dict[str, Any]:
+    cookie, token, stamp = _form_session(base)
+    body = (
+        f"csrfmiddlewaretoken={quote(token)}&stamp={quote(stamp)}&email=other-{{i}}%40example.com"
+        "&first_name=Sam&consent=on&website="
+    )
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}
+    return {"base": base, "path": FORM_PATH, "body": body, "headers": headers}
+
+
+class Load:
+    """Sign-ups at a fixed rate in a child process, between start() and stop()."""
+
+    def __init__(self, spec: dict[str, Any], rate: float, start: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.stop_event = context.Event()
+        self.results = context.Queue()
+        self.process = context.Process(
+            target=sign_ups_at_rate, args=({**spec, "start": start}, rate, self.stop_event, self.results)
+        )
+
+    def __enter__(self) -> "Load":
+        self.process.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_event.set()
+
+    def latencies(self) -> list[tuple[float, float, int]]:
+        self.stop_event.set()
+        found = self.results.get(timeout=120)
+        self.process.join(timeout=30)
+        return list(found)
+
+
+def _summary(samples: list[tuple[float, float, int]]) -> dict[str, Any]:
+    statuses: dict[int, int] = {}
+    for _, _, status in samples:
+        statuses[status] = statuses.get(status, 0) + 1
+    if set(statuses) - {302}:
+        raise RuntimeError(f"unexpected sign-up responses: {statuses}")
+    seconds = [latency for _, latency, _ in samples]
+    return {
+        "count": len(seconds),
+        "p50_ms": round(percentile(seconds, 0.5) * 1000, 1),
+        "p99_ms": round(percentile(seconds, 0.99) * 1000, 1),
+        "max_ms": round(max(seconds) * 1000, 1),
+    }
+
+
+def run(size: int, rate: float) -> dict[str, Any]:
+    env = bench_env(
+        database=DATABASE,
+        redis_db=REDIS_DB,
+        SIGNUP_LIMIT_PER_IP_PER_MINUTE=UNLIMITED,
+        SIGNUP_LIMIT_PER_IP_PER_HOUR=UNLIMITED,
+        SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR=UNLIMITED,
+        CONFIRMATION_EMAILS_PER_HOUR=UNLIMITED,
+        SIGNUP_MIN_FILL_SECONDS="0",
+    )
+    prepare_database(env, DATABASE)
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    import config.celery  # noqa: F401 - the confirmation tasks go to Redis, as in production
+    from subscriptions.models import Campaign, DailyStat, Subscriber
+    from subscriptions.services import lifecycle
+
+    campaign_id = populate(size)
+    Campaign.objects.filter(pk=campaign_id).update(ends_on="2020-01-01")
+    with gunicorn(env) as base:
+        spec = _sign_up_spec(base)
+        with Load(spec, rate, start=0) as baseline:
+            time.sleep(WARM_UP_SECONDS + BASELINE_SECONDS)
+            settled = time.time() - BASELINE_SECONDS
+            before = _summary([s for s in baseline.latencies() if s[0] >= settled])
+        with Load(spec, rate, start=10**8) as during:
+            time.sleep(2)  # let the load process start and settle before the clock starts
+            started, wall_start = time.perf_counter(), time.time()
+            result = lifecycle.campaign_end(campaign_id=campaign_id)
+            erase_s, wall_end = time.perf_counter() - started, time.time()
+            during_purge = _summary([s for s in during.latencies() if wall_start <= s[0] <= wall_end])
+    erased_counted = sum(
+        DailyStat.objects.filter(campaign_id=campaign_id, metric="erasures").values_list("count", flat=True)
+    )
+    left = Subscriber.objects.filter(campaign_id=campaign_id).count()
+    if (result.erased, erased_counted, left, result.complete) != (size, size, 0, True):
+        raise RuntimeError(f"purge incomplete: {result}, counted {erased_counted}, {left} left")
+    return {
+        "bench": "purge",
+        "size": size,
+        "erase_s": round(erase_s, 2),
+        "other_campaign_signup_p99_ms": during_purge["p99_ms"],
+        "other_campaign_signup_p50_ms": during_purge["p50_ms"],
+        "other_campaign_signup_max_ms": during_purge["max_ms"],
+        "other_campaign_signups_during": during_purge["count"],
+        "baseline_signup_p99_ms": before["p99_ms"],
+        "rate_rps": rate,
+        "people_per_s": round(size / erase_s),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=1_000_000, help="subscribers in the campaign that ends")
+    parser.add_argument("--rate", type=float, default=20.0, help="sign-ups per second on the other campaign")
+    args = parser.parse_args()
+    print(json.dumps(run(args.size, args.rate)))
+
+
+if __name__ == "__main__":
+    main()
