@@ -59,7 +59,7 @@ def populate(size: int) -> int:
     for f in fields:
         value = f.get_db_prep_save(f.pre_save(template, True), connection)
         defaults[f.column] = Jsonb(getattr(template, f.attname)) if f.get_internal_type() == "JSONField" else value
-    columns = [f.column for f in fields]
+    columns = [str(f.column) for f in fields]
     key = os.environ["SUPPRESSION_KEY"].encode()
     with connection.cursor() as cursor:
         with cursor.copy(f"COPY subscriptions_subscriber ({', '.join(columns)}) FROM STDIN") as copy:

@@ -20,6 +20,7 @@ import datetime
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -171,11 +172,11 @@ def campaign_end_date_problems(
     ]
 
 
-def campaign_end_confirmed(*, campaign: Campaign, actor: object | None) -> None:
+def campaign_end_confirmed(*, campaign: Campaign, actor: Any) -> None:
     """Staff confirmed a past end date: record who, and start the end at once."""
     AuditEvent.objects.create(
         actor=actor if getattr(actor, "pk", None) else None, action="campaign_end_confirmed", campaign=campaign,
-        target_type="campaign", target_id=campaign.pk, details={"ends_on": campaign.ends_on.isoformat()},
+        target_type="campaign", target_id=campaign.pk, details={"ends_on": str(campaign.ends_on)},
     )  # fmt: skip
     transaction.on_commit(lambda: _end_now(campaign.pk))
 
@@ -186,7 +187,7 @@ def _end_now(campaign_id: int) -> None:
     end_campaign.delay(campaign_id)
 
 
-def campaign_end_notice_draft(*, campaign: Campaign, actor: object | None = None) -> Mailing:
+def campaign_end_notice_draft(*, campaign: Campaign, actor: Any = None) -> Mailing:
     """A draft service notice telling every active subscriber when the campaign ends and
     their data goes, for staff to review and send from Mailings."""
     if campaign.ends_on is None:

@@ -11,6 +11,7 @@ does for one person, for a whole batch in a handful of statements.
 
 import datetime
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -173,7 +174,7 @@ def _erase_ids(
         for pk in ids:
             subscriber_erase(subscriber_id=pk, reason=reason)
         return
-    params = {"ids": ids, "reason": str(suppression_reason(reason)), "now": now}
+    params: dict[str, Any] = {"ids": ids, "reason": str(suppression_reason(reason)), "now": now}
     with connection.cursor() as cursor:
         if suppress:
             cursor.execute(_SUPPRESS, params)
@@ -237,7 +238,7 @@ def retention_limit_erase(*, now: datetime.datetime | None = None) -> int:
     erased = 0
     limits = Campaign.objects.filter(max_retention_days__isnull=False).values_list("pk", "max_retention_days")
     for campaign_id, days in limits:
-        cutoff = now - datetime.timedelta(days=days)
+        cutoff = now - datetime.timedelta(days=days or 0)
         aged = Subscriber.objects.exclude(status=Subscriber.Status.PENDING).filter(
             Q(last_confirmed_at__lt=cutoff)
             | Q(last_confirmed_at__isnull=True, confirmed_at__lt=cutoff)
@@ -254,7 +255,7 @@ def held_erasure_reason(*, subscriber: Subscriber) -> WithdrawalReason:
     """Why a person kept for a legal hold was due to be erased, from their own record."""
     withdrawn = subscriber.consent_events.filter(kind=ConsentEvent.Kind.WITHDRAWN).order_by("-created_at", "-pk")
     recorded = withdrawn.values_list("details__reason", flat=True).first()
-    if recorded in WithdrawalReason:
+    if isinstance(recorded, str) and recorded in WithdrawalReason:
         return WithdrawalReason(recorded)
     if subscriber.campaign.status != Campaign.Status.ACTIVE:
         return WithdrawalReason.CAMPAIGN_ENDED

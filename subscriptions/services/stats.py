@@ -70,7 +70,8 @@ def stats_by_day(
     Campaign-wide counts by default; given a topic, that topic's own counts (only
     some metrics are kept per topic: confirmations, and withdrawals from one topic).
     """
-    rows = DailyStat.objects.filter(campaign_id=campaign_id, topic_id=topic_id, day__range=(since, until))
+    rows = DailyStat.objects.filter(campaign_id=campaign_id, day__range=(since, until))
+    rows = rows.filter(topic_id=topic_id) if topic_id is not None else rows.filter(topic__isnull=True)
     return [
         DayCount(day=day, metric=metric, reason=reason, count=count)
         for day, metric, reason, count in rows.order_by("day", "metric", "reason").values_list(
