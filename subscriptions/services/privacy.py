@@ -22,7 +22,7 @@ from django.db.models import Max
 from subscriptions.addresses import normalise_email
 from subscriptions.models import AuditEvent, Campaign, ConsentEvent, Mailing, PrivacyNotice, Subscriber
 from subscriptions.services import data_export, mailings
-from subscriptions.services.retention import held_erasure_reason
+from subscriptions.services.retention import held_erasure_complete
 from subscriptions.services.withdrawal import WithdrawalReason, subscriber_erase, subscriber_withdraw
 
 
@@ -188,8 +188,7 @@ def legal_hold_lift(*, campaign_id: int, subscriber_id: int, actor: Any) -> Eras
         _audit(Action.HOLD_LIFTED, actor, campaign_id, subscriber_id)
         if subscriber.erasure_due_at is None:
             return None
-        cause = held_erasure_reason(subscriber=subscriber)
-        subscriber_erase(subscriber_id=subscriber_id, reason=cause)
+        cause = held_erasure_complete(subscriber=subscriber)
         _audit(Action.ERASED, actor, campaign_id, subscriber_id, cause=str(cause), after="legal_hold_lifted")
     return ErasureOutcome.ERASED
 

@@ -251,7 +251,7 @@ def retention_limit_erase(*, now: datetime.datetime | None = None) -> int:
     return erased
 
 
-def held_erasure_reason(*, subscriber: Subscriber) -> WithdrawalReason:
+def _held_erasure_reason(subscriber: Subscriber) -> WithdrawalReason:
     """Why a person kept for a legal hold was due to be erased, from their own record."""
     withdrawn = subscriber.consent_events.filter(kind=ConsentEvent.Kind.WITHDRAWN).order_by("-created_at", "-pk")
     recorded = withdrawn.values_list("details__reason", flat=True).first()
@@ -262,13 +262,22 @@ def held_erasure_reason(*, subscriber: Subscriber) -> WithdrawalReason:
     return WithdrawalReason.STAFF
 
 
+def held_erasure_complete(*, subscriber: Subscriber) -> WithdrawalReason | None:
+    """Erase someone whose erasure waited on a legal hold; returns why they were due, or
+    None when nothing was erased (still held, or already gone)."""
+    reason = _held_erasure_reason(subscriber)
+    if not subscriber_erase(subscriber_id=subscriber.pk, reason=reason):
+        return None
+    if reason == WithdrawalReason.CAMPAIGN_ENDED:
+        # As for everyone else at the campaign's end, no address hash outlives it.
+        Suppression.objects.filter(campaign_id=subscriber.campaign_id, email_hmac=subscriber.email_hmac).delete()
+    return reason
+
+
 def held_erasures_complete() -> int:
     """Erase the people whose erasure waited on a legal hold that is no longer there."""
     due = Subscriber.objects.select_related("campaign").filter(erasure_due_at__isnull=False, legal_hold=False)
-    return sum(
-        subscriber_erase(subscriber_id=subscriber.pk, reason=held_erasure_reason(subscriber=subscriber))
-        for subscriber in due
-    )
+    return sum(held_erasure_complete(subscriber=subscriber) is not None for subscriber in due)
 
 
 def retention_sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:

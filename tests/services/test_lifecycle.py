@@ -204,6 +204,7 @@ class TestLegalHoldAtCampaignEnd:
 
         assert_nothing_left(*PEOPLE[1])
         assert erasures(campaign) == 3
+        assert not Suppression.objects.filter(campaign=campaign).exists()
 
 
 class TestConcurrentRuns:
