@@ -87,9 +87,7 @@ TEMPLATES = [
 ]
 
 # --- Database ---------------------------------------------------------------------
-DATABASE_URL = env_url(
-    "DATABASE_URL", "", schemes=("postgres", "postgresql", "sqlite"), required=PRODUCTION
-)
+DATABASE_URL = env_url("DATABASE_URL", "", schemes=("postgres", "postgresql", "sqlite"), required=PRODUCTION)
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
 else:
@@ -259,5 +257,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_choice("LOG_LEVEL", "info", choices=("debug", "info", "warning", "error")).upper()},
+    "root": {
+        "handlers": ["console"],
+        "level": env_choice("LOG_LEVEL", "info", choices=("debug", "info", "warning", "error")).upper(),
+    },
 }

@@ -120,9 +120,7 @@ def make_confirm_token(
 def read_confirm_token(*, purpose: ConfirmPurpose, token: str) -> ConfirmClaim:
     try:
         payload = signing.loads(token, salt=f"tidings.confirm.{purpose}")
-        claim = ConfirmClaim(
-            campaign_id=int(payload["c"]), subscriber_id=int(payload["s"]), event_id=int(payload["e"])
-        )
+        claim = ConfirmClaim(campaign_id=int(payload["c"]), subscriber_id=int(payload["s"]), event_id=int(payload["e"]))
         expires = int(payload["x"])
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         raise TokenInvalid from None

@@ -14,7 +14,6 @@ def _clean_redis():
     if settings.REDIS_URL:
         redis.Redis.from_url(settings.REDIS_URL).flushdb()
     cache.clear()
-    yield
 
 
 @pytest.fixture(autouse=True)

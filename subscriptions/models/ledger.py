@@ -37,9 +37,7 @@ class ConsentEvent(models.Model):
     source = models.CharField(max_length=12, choices=Source)
     created_at = models.DateTimeField(auto_now_add=True)
     form = models.ForeignKey(SignupForm, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    privacy_notice = models.ForeignKey(
-        PrivacyNotice, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    privacy_notice = models.ForeignKey(PrivacyNotice, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     # Topic ids chosen (requested/confirmed/changed) or ended (withdrawn).
     topic_ids = models.JSONField(default=list, blank=True)
     # Non-personal detail, e.g. {"reason": "one_click"} or the new email's pending change.

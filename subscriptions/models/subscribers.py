@@ -116,7 +116,9 @@ class Subscription(models.Model):
         ]
         indexes = [
             # Fan-out: open subscriptions to a set of topics.
-            models.Index(fields=["topic", "subscriber"], condition=Q(ended_at__isnull=True), name="subscription_open_topic"),
+            models.Index(
+                fields=["topic", "subscriber"], condition=Q(ended_at__isnull=True), name="subscription_open_topic"
+            ),
         ]
 
     def __str__(self) -> str:
