@@ -10,12 +10,14 @@ import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, mailers
 from django.db import transaction
 from django.utils import timezone
 
 from subscriptions.models import AuditEvent, Campaign, Mailing, Subscriber, Topic
+from subscriptions.services.audit import Actor, recorded_actor
 from subscriptions.services.compose import Personal, body_problems, link_url, mailing_compile
 from subscriptions.services.sending import campaign_can_send, mailing_stop
 from subscriptions.tokens import LinkPurpose, make_link_token_for
@@ -82,7 +84,7 @@ def mailing_create(
     subject: str,
     body: str,
     topics: Iterable[Topic] = (),
-    created_by: object | None = None,
+    created_by: User | None = None,
 ) -> Mailing:
     """A new draft, refused if it could never be sent as written."""
     topics = list(topics)
@@ -94,9 +96,9 @@ def mailing_create(
     return mailing
 
 
-def _audit(action: str, mailing: Mailing, actor: object | None, **details: object) -> None:
+def _audit(action: str, mailing: Mailing, actor: Actor, **details: object) -> None:
     AuditEvent.objects.create(
-        actor=actor if getattr(actor, "pk", None) else None, action=action, campaign_id=mailing.campaign_id,
+        actor=recorded_actor(actor), action=action, campaign_id=mailing.campaign_id,
         target_type="mailing", target_id=mailing.pk, details=details,
     )  # fmt: skip
 
@@ -105,7 +107,7 @@ def _locked(mailing_id: int) -> Mailing:
     return Mailing.objects.select_for_update(of=("self",)).select_related("campaign").get(pk=mailing_id)
 
 
-def mailing_schedule(*, mailing_id: int, send_at: datetime.datetime, actor: object | None = None) -> Mailing:
+def mailing_schedule(*, mailing_id: int, send_at: datetime.datetime, actor: Actor = None) -> Mailing:
     """Queue a draft to go at `send_at`; the beat starts it then."""
     if send_at < timezone.now() - SCHEDULE_GRACE:
         raise ValidationError("The scheduled time is in the past: choose a time from now on.")
@@ -120,7 +122,7 @@ def mailing_schedule(*, mailing_id: int, send_at: datetime.datetime, actor: obje
     return mailing
 
 
-def mailing_send_now(*, mailing_id: int, actor: object | None = None) -> Mailing:
+def mailing_send_now(*, mailing_id: int, actor: Actor = None) -> Mailing:
     """Send a draft or scheduled mailing at once. A second click finds it already going."""
     with transaction.atomic():
         mailing = _locked(mailing_id)
@@ -140,7 +142,7 @@ def _dispatch_now() -> None:
     dispatch_due_mailings.delay()
 
 
-def mailing_cancel(*, mailing_id: int, actor: object | None = None) -> Mailing:
+def mailing_cancel(*, mailing_id: int, actor: Actor = None) -> Mailing:
     """Stop a mailing: before it starts nothing goes; while sending, whatever is still queued stays unsent."""
     with transaction.atomic():
         mailing = _locked(mailing_id)
@@ -178,7 +180,7 @@ def _personal(subscriber_id: int, link_key: str, first_name: str) -> Personal:
     )
 
 
-def mailing_send_test(*, mailing: Mailing, to: str, first_name: str = "", actor: object | None = None) -> None:
+def mailing_send_test(*, mailing: Mailing, to: str, first_name: str = "", actor: Actor = None) -> None:
     """Send one copy to a staff address. Its links belong to nobody, so they cannot unsubscribe a real person."""
     if not to:
         raise ValidationError("Your staff account has no email address to send the test to.")
@@ -211,14 +213,14 @@ def alert_prefill(*, topic: Topic) -> dict[str, object]:
     }
 
 
-def alert_draft_create(*, topic: Topic, actor: object | None = None) -> Mailing:
+def alert_draft_create(*, topic: Topic, actor: Actor = None) -> Mailing:
     """Create (not send) the pre-filled entity alert for a topic's new public status."""
     if topic.kind != Topic.Kind.ENTITY:
         raise ValidationError(f"“{topic.name}” is not an entity topic, so it has no alerts.")
     prefill = alert_prefill(topic=topic)
     mailing = mailing_create(
         campaign=topic.campaign, kind=Mailing.Kind.ENTITY_ALERT, subject=str(prefill["subject"]),
-        body=str(prefill["body"]), topics=[topic], created_by=actor if getattr(actor, "pk", None) else None,
+        body=str(prefill["body"]), topics=[topic], created_by=recorded_actor(actor),
     )  # fmt: skip
     _audit("alert_drafted", mailing, actor, topic_id=topic.pk)
     return mailing

@@ -47,7 +47,7 @@ class PresetReport:
 
 def preset_files() -> list[dict[str, Any]]:
     folder = resources.files("subscriptions.presets")
-    paths = sorted(p for p in folder.iterdir() if p.name.endswith(".json"))
+    paths = sorted((p for p in folder.iterdir() if p.name.endswith(".json")), key=lambda p: p.name)
     return [json.loads(p.read_text(encoding="utf-8")) for p in paths]
 
 

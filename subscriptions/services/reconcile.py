@@ -82,7 +82,7 @@ def _find(delivery_id: int | str | None, esp_message_id: str | None) -> Delivery
     deliveries = Delivery.objects.select_for_update()
     if delivery_id not in (None, ""):
         try:
-            return deliveries.filter(pk=int(delivery_id)).first()  # type: ignore[arg-type]
+            return deliveries.filter(pk=int(delivery_id)).first()
         except (TypeError, ValueError):
             return None
     if esp_message_id:

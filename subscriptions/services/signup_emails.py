@@ -23,7 +23,7 @@ def signup_confirmation_send(*, event_id: int) -> bool:
         subscriber = event.subscriber
         campaign = subscriber.campaign
         variant = event.details.get("variant", "new")
-        context = {
+        context: dict[str, object] = {
             "subscriber": subscriber,
             "form": event.form,
             "topics": list(Topic.objects.filter(pk__in=event.topic_ids).order_by("position", "name")),

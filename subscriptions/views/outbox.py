@@ -24,7 +24,7 @@ def _read(path: Path) -> EmailMessage:
 
 def _body(message: EmailMessage, subtype: str) -> str:
     part = message.get_body(preferencelist=(subtype,))
-    return part.get_content() if part is not None else ""  # type: ignore[attr-defined]
+    return part.get_content() if part is not None else ""
 
 
 def outbox_list(request: HttpRequest) -> HttpResponse:

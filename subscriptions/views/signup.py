@@ -107,7 +107,9 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     try:
         claim = read_confirm_token(purpose=ConfirmPurpose.SIGNUP, token=token)
     except TokenExpired as expired:
-        campaign = Campaign.objects.filter(pk=expired.campaign_id, status=Campaign.Status.ACTIVE).first()
+        campaign = None
+        if expired.campaign_id is not None:
+            campaign = Campaign.objects.filter(pk=expired.campaign_id, status=Campaign.Status.ACTIVE).first()
         return render(request, "subscriptions/confirm_expired.html", {"campaign": campaign}, status=410)
     except TokenInvalid:
         return render(request, "subscriptions/link_invalid.html", status=404)
