@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from subscriptions.models import Campaign, PrivacyNotice, SignupForm, Subscriber, Subscription, Topic
 
 
-class CampaignFactory(factory.django.DjangoModelFactory):
+class CampaignFactory(factory.django.DjangoModelFactory[Campaign]):
     class Meta:
         model = Campaign
 
@@ -19,7 +19,7 @@ class CampaignFactory(factory.django.DjangoModelFactory):
     sender_email = factory.LazyAttribute(lambda c: f"updates@{c.slug}.example.org")
 
 
-class PrivacyNoticeFactory(factory.django.DjangoModelFactory):
+class PrivacyNoticeFactory(factory.django.DjangoModelFactory[PrivacyNotice]):
     class Meta:
         model = PrivacyNotice
 
@@ -30,7 +30,7 @@ class PrivacyNoticeFactory(factory.django.DjangoModelFactory):
     retention_summary = "Until you unsubscribe or the campaign ends."
 
 
-class TopicFactory(factory.django.DjangoModelFactory):
+class TopicFactory(factory.django.DjangoModelFactory[Topic]):
     class Meta:
         model = Topic
 
@@ -40,7 +40,7 @@ class TopicFactory(factory.django.DjangoModelFactory):
     kind = Topic.Kind.GENERAL
 
 
-class SignupFormFactory(factory.django.DjangoModelFactory):
+class SignupFormFactory(factory.django.DjangoModelFactory[SignupForm]):
     class Meta:
         model = SignupForm
         skip_postgeneration_save = True
@@ -56,7 +56,7 @@ class SignupFormFactory(factory.django.DjangoModelFactory):
             self.topics.set(extracted)
 
 
-class SubscriberFactory(factory.django.DjangoModelFactory):
+class SubscriberFactory(factory.django.DjangoModelFactory[Subscriber]):
     class Meta:
         model = Subscriber
 
@@ -66,7 +66,7 @@ class SubscriberFactory(factory.django.DjangoModelFactory):
     status = Subscriber.Status.ACTIVE
 
 
-class SubscriptionFactory(factory.django.DjangoModelFactory):
+class SubscriptionFactory(factory.django.DjangoModelFactory[Subscription]):
     class Meta:
         model = Subscription
 

@@ -11,6 +11,7 @@ found, so a failing assertion prints where the person is still held:
 import base64
 import json
 from dataclasses import dataclass
+from typing import cast
 
 import redis
 from django.conf import settings
@@ -70,20 +71,28 @@ def _database_traces(needles: list[str]) -> list[Trace]:
     return found
 
 
+def _raw(reply: bytes | str) -> bytes:
+    # The client decodes nothing (no decode_responses), so every reply is bytes; redis-py's
+    # types cannot tell and allow str too.
+    return reply if isinstance(reply, bytes) else reply.encode()
+
+
 def _redis_values(client: redis.Redis, key: bytes) -> list[bytes]:
-    kind = client.type(key).decode()
+    kind = _raw(client.type(key)).decode()
     if kind == "string":
-        return [client.get(key) or b""]
+        return [_raw(client.get(key) or b"")]
     if kind == "hash":
-        return [part for pair in client.hgetall(key).items() for part in pair]
+        return [_raw(part) for pair in client.hgetall(key).items() for part in pair]
     if kind == "list":
-        return list(client.lrange(key, 0, -1))
+        return [_raw(item) for item in client.lrange(key, 0, -1)]
     if kind == "set":
-        return list(client.smembers(key))
+        return [_raw(member) for member in client.smembers(key)]
     if kind == "zset":
-        return [member for member, _ in client.zrange(key, 0, -1, withscores=True)]
+        # Asked without scores, the reply is the members alone; redis-py's type covers both shapes.
+        return [_raw(member) for member in cast(list[bytes | str], client.zrange(key, 0, -1))]
     if kind == "stream":
-        return [part for _, fields in client.xrange(key) for pair in fields.items() for part in pair]
+        entries = client.xrange(key) or []
+        return [_raw(part) for _, fields in entries for pair in (fields or {}).items() for part in pair]
     return []
 
 

@@ -4,7 +4,7 @@ import re
 import time
 
 from django.core import mail
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMessage
 
 from subscriptions import abuse
 
@@ -12,14 +12,14 @@ CONFIRM_LINK = re.compile(r"https?://[^\s\"'<>]+/confirm/([^/\s\"'<>]+)/")
 MANAGE_LINK = re.compile(r"https?://[^\s\"'<>]+/manage/([^/\s\"'<>]+)/")
 
 
-def last_mail_to(address: str) -> EmailMultiAlternatives:
+def last_mail_to(address: str) -> EmailMessage:
     matches = [m for m in mail.outbox if address in m.to]
     assert matches, f"no mail to {address}; outbox has {[m.to for m in mail.outbox]}"
     return matches[-1]
 
 
-def confirm_token_from(message: EmailMultiAlternatives) -> str:
-    found = CONFIRM_LINK.search(message.body)
+def confirm_token_from(message: EmailMessage) -> str:
+    found = CONFIRM_LINK.search(str(message.body))
     assert found, f"no confirmation link in:\n{message.body}"
     return found.group(1)
 

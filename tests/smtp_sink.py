@@ -19,7 +19,7 @@ class Received:
     data: bytes
 
     def message(self) -> EmailMessage:
-        return message_from_bytes(self.data, policy=policy.SMTP)  # type: ignore[return-value]
+        return message_from_bytes(self.data, policy=policy.SMTP)
 
 
 @dataclass
@@ -39,7 +39,8 @@ class _Handler(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         state = self.server.state
         self.reply("220 sink ESMTP")
-        sender, recipients = "", []
+        sender = ""
+        recipients: list[str] = []
         while line := self.rfile.readline():
             command = line.decode("ascii", "replace").strip()
             verb = command[:4].upper()

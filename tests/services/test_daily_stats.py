@@ -31,8 +31,10 @@ def topic(campaign):
 
 
 def sign_up_and_confirm(campaign, topic, email: str) -> Subscriber:
-    form = SignupFormFactory(campaign=campaign, topics=[topic])
-    signup_request(form=form, email=email, first_name="Sam", topics=[topic], attributes={}, source="page")
+    form = SignupFormFactory.create(campaign=campaign, topics=[topic])
+    signup_request(
+        form=form, email=email, first_name="Sam", topics=[topic], attributes={}, source=ConsentEvent.Source.PAGE
+    )
     subscriber = Subscriber.objects.get(email=email)
     request = ConsentEvent.objects.get(subscriber=subscriber, kind=ConsentEvent.Kind.REQUESTED)
     signup_confirm(subscriber_id=subscriber.pk, event_id=request.pk)

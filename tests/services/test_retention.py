@@ -22,7 +22,7 @@ def days_later(days: float) -> datetime.datetime:
 def pending_signup(**kwargs) -> Subscriber:
     """A sign-up as the form leaves it: pending, with its topic and its consent request."""
     with time_machine.travel(SIGNED_UP, tick=False):
-        subscriber = SubscriberFactory(status=Subscriber.Status.PENDING, **kwargs)
+        subscriber = SubscriberFactory.create(status=Subscriber.Status.PENDING, **kwargs)
         SubscriptionFactory(subscriber=subscriber)
         ConsentEvent.objects.create(
             subscriber=subscriber, kind=ConsentEvent.Kind.REQUESTED, source=ConsentEvent.Source.PAGE

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def campaign() -> Campaign:
-    return CampaignFactory(slug="police", name="Police recruitment", controller_name="Home Office")
+    return CampaignFactory.create(slug="police", name="Police recruitment", controller_name="Home Office")
 
 
 def test_home_lists_active_campaigns_and_not_ended_ones(client):
