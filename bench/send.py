@@ -31,8 +31,13 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.server import PYTHON, ROOT, bench_env, free_port, prepare_database
+
+if TYPE_CHECKING:
+    # Only for annotations: the models import once the benchmark has set Django up.
+    from subscriptions.models import Campaign, Mailing, Topic
 
 DATABASE = "tidings_bench_send"
 REDIS_DB = 12
@@ -111,7 +116,7 @@ def _status_kb(pid: int, field: str) -> int:
     return 0
 
 
-def populate(size: int, throughput_size: int) -> tuple[object, object, object]:
+def populate(size: int, throughput_size: int) -> tuple["Campaign", "Topic", "Topic"]:
     """`size` active subscribers to topic A; the first `throughput_size` also follow topic B."""
     from django.db import connection
     from psycopg.types.json import Jsonb
@@ -130,7 +135,7 @@ def populate(size: int, throughput_size: int) -> tuple[object, object, object]:
     for f in fields:
         value = f.get_db_prep_save(f.pre_save(template, True), connection)
         defaults[f.column] = Jsonb(getattr(template, f.attname)) if f.get_internal_type() == "JSONField" else value
-    columns = [f.column for f in fields]
+    columns = [f.column for f in fields if f.column is not None]  # concrete fields all have one
     key = os.environ["SUPPRESSION_KEY"].encode()
     with connection.cursor() as cursor:
         with cursor.copy(f"COPY subscriptions_subscriber ({', '.join(columns)}) FROM STDIN") as copy:
@@ -164,11 +169,11 @@ def ceiling(port: int, payload: bytes, count: int) -> float:
     return count / elapsed
 
 
-def sample_payload(mailing: object) -> bytes:
+def sample_payload(mailing: "Mailing") -> bytes:
     from subscriptions.bulk_mime import MimeTemplate, Recipient
     from subscriptions.services.compose import Personal, mailing_compile
 
-    template = MimeTemplate(compiled=mailing_compile(mailing=mailing), campaign=mailing.campaign)  # type: ignore[attr-defined]
+    template = MimeTemplate(compiled=mailing_compile(mailing=mailing), campaign=mailing.campaign)
     personal = Personal("Person123456", "http://127.0.0.1/u/123456.abcdefghijklmnopqrstuv/",
                         "http://127.0.0.1/manage/123456.abcdefghijklmnopqrstuv/")  # fmt: skip
     data = template.as_bytes(Recipient(1234567, "person123456@example.com", personal), message_id="<1.x@bench>")
@@ -211,7 +216,9 @@ def run(size: int, throughput_size: int, workers: int) -> dict[str, object]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _measure(env: dict[str, str], port: int, dump: Path, size: int, throughput_size: int, workers: int):
+def _measure(
+    env: dict[str, str], port: int, dump: Path, size: int, throughput_size: int, workers: int
+) -> dict[str, object]:
     import django
 
     django.setup()
@@ -240,6 +247,8 @@ def _measure(env: dict[str, str], port: int, dump: Path, size: int, throughput_s
         mailings.mailing_send_now(mailing_id=small.pk)
         wait_sent(small.pk, seconds=600)
         small.refresh_from_db()
+        if small.finished_at is None:
+            raise RuntimeError(f"mailing {small.pk} is sent but has no finish time")
         msgs_per_s = small.sent_count / (small.finished_at.timestamp() - started_at)
 
         sending.enqueue_send_tasks(mailing_id=big.pk, count=workers)

@@ -27,6 +27,8 @@ UNLIMITED = str(10**9)
 def _form_session(base: str) -> tuple[str, str, str]:
     """GET the form once: the CSRF cookie and token, and a form stamp, reused by every POST."""
     target = urlparse(base)
+    if target.hostname is None:
+        raise ValueError(f"no host in {base!r}")
     conn = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
     conn.request("GET", FORM_PATH)
     response = conn.getresponse()

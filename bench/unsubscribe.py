@@ -22,7 +22,6 @@ Prints one JSON line.
 import argparse
 import json
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -93,6 +92,8 @@ def _counts() -> tuple[int, int]:
                  (SELECT coalesce(sum(count), 0) FROM subscriptions_dailystat WHERE metric = 'erasures')""",
             [CAMPAIGN],
         ).fetchone()
+    if row is None:  # a SELECT without FROM always returns its one row
+        raise RuntimeError("the count query returned no row")
     return int(row[0]), int(row[1])
 
 
@@ -177,4 +178,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
