@@ -41,7 +41,7 @@ def _form_session(base: str) -> tuple[str, str, str]:
     return cookie, token.group(1), stamp.group(1)
 
 
-def run(seconds: float, rate: float, count: int) -> dict[str, object]:
+def run(seconds: float, rate: float, count: int, workers: int) -> dict[str, object]:
     env = bench_env(
         database=DATABASE,
         redis_db=11,
@@ -52,7 +52,7 @@ def run(seconds: float, rate: float, count: int) -> dict[str, object]:
         SIGNUP_MIN_FILL_SECONDS="0",
     )
     prepare_database(env, DATABASE)
-    with gunicorn(env) as base:
+    with gunicorn(env, workers=workers) as base:
         cookie, token, stamp = _form_session(base)
         body = (
             f"csrfmiddlewaretoken={quote(token)}&stamp={quote(stamp)}&email=bench-{{i}}%40example.com"
@@ -82,6 +82,7 @@ def run(seconds: float, rate: float, count: int) -> dict[str, object]:
         "ceiling_rps": ceiling["rps"],
         "ratio": round(saturated["rps"] / ceiling["rps"], 3) if ceiling["rps"] else 0.0,
         "rate_rps": rate,
+        "workers": workers,
         "saturated_p99_ms": saturated["p99_ms"],
     }
 
@@ -91,8 +92,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each closed-loop run")
     parser.add_argument("--rate", type=float, default=100.0, help="fixed arrival rate for the latency run")
     parser.add_argument("--count", type=int, default=1000, help="requests in the latency run")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (for both views)")
     args = parser.parse_args()
-    print(json.dumps(run(args.seconds, args.rate, args.count)))
+    print(json.dumps(run(args.seconds, args.rate, args.count, args.workers)))
 
 
 if __name__ == "__main__":

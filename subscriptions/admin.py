@@ -5,6 +5,7 @@ read-only because they are evidence.
 """
 
 from functools import partial
+from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
@@ -218,8 +219,9 @@ class MailingForm(forms.ModelForm):
         model = Mailing
         fields = ["campaign", "kind", "topics", "subject", "body", "scheduled_at"]
 
-    def clean(self):  # type: ignore[no-untyped-def]
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         if self.errors:
             return cleaned
         mailing = Mailing(**{name: cleaned.get(name) for name in ("campaign", "kind", "subject", "body")})

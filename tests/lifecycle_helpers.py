@@ -22,7 +22,7 @@ def person_with_history(
     """An active subscriber with open subscriptions, a requested and a confirmed consent
     event (the request carries the name, as sign-up's does) and, given a mailing, a delivery."""
     confirmed_at = confirmed_at or timezone.now()
-    subscriber = SubscriberFactory(
+    subscriber = SubscriberFactory.create(
         campaign=campaign, email=email, first_name=first_name, confirmed_at=confirmed_at,
         last_confirmed_at=confirmed_at, **fields,
     )  # fmt: skip

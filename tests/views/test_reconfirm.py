@@ -26,7 +26,7 @@ def campaign():
 
 def asked_person(campaign, email: str, time_machine) -> Subscriber:
     person = person_with_history(
-        campaign=campaign, email=email, first_name="Ines", topics=[TopicFactory(campaign=campaign)],
+        campaign=campaign, email=email, first_name="Ines", topics=[TopicFactory.create(campaign=campaign)],
         confirmed_at=CONFIRMED,
     )  # fmt: skip
     time_machine.move_to(ASKED, tick=False)
