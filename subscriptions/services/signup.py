@@ -10,11 +10,22 @@ from enum import StrEnum
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Value
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from subscriptions import abuse, selectors
 from subscriptions.addresses import email_hmac, normalise_email
-from subscriptions.models import ConsentEvent, SignupForm, Subscriber, Subscription, Suppression, Topic
+from subscriptions.models import (
+    Campaign,
+    ConsentEvent,
+    PrivacyNotice,
+    SignupForm,
+    Subscriber,
+    Subscription,
+    Suppression,
+    Topic,
+)
 from subscriptions.services.stats import stat_increment
 
 
@@ -37,21 +48,24 @@ def signup_request(
     attributes: dict[str, Any],
     source: ConsentEvent.Source,
     client_ip: str | None = None,
+    privacy_notice: PrivacyNotice | None = None,
 ) -> None:
     """Record a request and queue the confirmation email. Raises abuse.RateLimited
-    (having changed nothing) when the client or the address is over a limit."""
+    (having changed nothing) when the client or the address is over a limit.
+
+    `privacy_notice` is the campaign's current notice when the caller already has it
+    (the sign-up page reads it with the form); otherwise it is looked up here."""
     campaign = form.campaign
     if not campaign.is_active:
         raise CampaignClosed
     email = normalise_email(email)
     abuse.claim_confirmation_email(campaign_id=campaign.pk, email=email, ip=client_ip)
-    notice = selectors.privacy_notice_current(campaign=campaign)
+    if privacy_notice is None:  # a caller without a cached notice (or a campaign without one)
+        privacy_notice = selectors.privacy_notice_current(campaign=campaign)
     with transaction.atomic():
         _commit_without_waiting_for_disk()
-        subscriber, created = Subscriber.objects.select_for_update().get_or_create(
-            campaign=campaign,
-            email__iexact=email,
-            defaults={"email": email, "first_name": first_name, "attributes": attributes},
+        subscriber, created = _subscriber_locked(
+            campaign=campaign, email=email, first_name=first_name, attributes=attributes
         )
         variant = _variant(subscriber, topics)
         if not created and not subscriber.is_active:
@@ -63,12 +77,65 @@ def signup_request(
             kind=ConsentEvent.Kind.REQUESTED,
             source=source,
             form=form,
-            privacy_notice=notice,
+            privacy_notice=privacy_notice,
             topic_ids=[topic.pk for topic in topics],
             details={"variant": str(variant), "first_name": first_name, "attributes": attributes},
         )
         stat_increment(campaign_id=campaign.pk, metric="signups")
         transaction.on_commit(lambda: _queue_confirmation(event.pk))
+
+
+def _subscriber_locked(
+    *, campaign: Campaign, email: str, first_name: str, attributes: dict[str, Any]
+) -> tuple[Subscriber, bool]:
+    """The campaign's subscriber for `email`, row-locked until commit, created pending
+    when new. Returns (subscriber, created).
+
+    A new address costs one statement: INSERT … ON CONFLICT DO NOTHING needs no
+    savepoint, and a concurrent request for the same address waits on our uncommitted
+    row, then finds it and locks it below. The lookup matches the unique index on
+    LOWER(email); `email__iexact` compiles to UPPER() and scans the whole campaign."""
+    while True:
+        subscriber = Subscriber(campaign=campaign, email=email, first_name=first_name, attributes=attributes)
+        if _insert_unless_taken(subscriber):
+            return subscriber, True
+        existing = (
+            Subscriber.objects.select_for_update()
+            .alias(email_lower=Lower("email"))
+            .filter(campaign=campaign, email_lower=Lower(Value(email)))
+            .first()
+        )
+        if existing is not None:
+            return existing, False
+        # The row that blocked the insert was erased (or rolled back) since: try again.
+
+
+def _insert_unless_taken(subscriber: Subscriber) -> bool:
+    """Insert `subscriber` as Model.save() would, or do nothing when the address is
+    taken. Returns True, with the primary key set, when the row was inserted."""
+    # Subscriber.save() keeps the keyed hash in step with the address; this bypasses it.
+    subscriber.email_hmac = email_hmac(subscriber.email)
+    meta = Subscriber._meta
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    values = [field.get_db_prep_save(field.pre_save(subscriber, True), connection) for field in fields]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(str(field.column)) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    # Names come from the model's metadata and values are parameters. The only unique
+    # index a new row can collide on is the address's (LOWER(email), campaign).
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
+        f" ON CONFLICT DO NOTHING RETURNING {quote(str(meta.pk.column))}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    subscriber.pk = row[0]
+    subscriber._state.adding = False
+    subscriber._state.db = connection.alias
+    return True
 
 
 def _commit_without_waiting_for_disk() -> None:

@@ -47,6 +47,15 @@ class TestRequest:
         assert sorted(event.topic_ids) == sorted(signup_form.topics.values_list("pk", flat=True))
         assert not subscriber.subscriptions.exists(), "nothing is subscribed before confirmation"
 
+    def test_a_new_subscriber_is_stored_as_save_would_store_it(self, signup_form):
+        _request(signup_form, email="New.Person@Example.COM", attributes={"role": "officer"})
+        subscriber = Subscriber.objects.get()
+        assert subscriber.email == "New.Person@example.com"
+        assert subscriber.email_hmac == email_hmac("new.person@example.com")
+        assert len(subscriber.link_key) == 32
+        assert subscriber.created_at is not None
+        assert subscriber.attributes == {"role": "officer"}
+
     def test_the_confirmation_email_is_neutral_and_says_who_asked(
         self, signup_form, django_capture_on_commit_callbacks
     ):
@@ -160,3 +169,37 @@ def test_concurrent_confirmations_of_one_token_confirm_once(signup_form):
     assert errors == []
     assert ConsentEvent.objects.filter(kind=ConsentEvent.Kind.CONFIRMED).count() == 1
     assert Subscription.objects.filter(ended_at__isnull=True).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_for_one_new_address_make_one_subscriber(signup_form):
+    from django.db import transaction
+
+    from subscriptions.services.signup import _subscriber_locked
+
+    barrier = threading.Barrier(4)
+    outcomes, errors = [], []
+
+    def request(email):
+        try:
+            barrier.wait()
+            with transaction.atomic():
+                subscriber, created = _subscriber_locked(
+                    campaign=signup_form.campaign, email=email, first_name="Sam", attributes={}
+                )
+                outcomes.append((subscriber.pk, created))
+        except Exception as error:  # noqa: BLE001 - surfaced by the assertion below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    emails = ["same@example.com", "SAME@example.com", "same@EXAMPLE.com", "Same@example.com"]
+    threads = [threading.Thread(target=request, args=[email]) for email in emails]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert Subscriber.objects.count() == 1
+    assert sorted(created for _, created in outcomes) == [False, False, False, True]
+    assert {pk for pk, _ in outcomes} == {Subscriber.objects.get().pk}
