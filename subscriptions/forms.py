@@ -54,11 +54,17 @@ class SignupFormFields(forms.Form):
     website = forms.CharField(required=False, label="Leave this field empty")
     stamp = forms.CharField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args: Any, signup_form: SignupForm, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, signup_form: SignupForm, offered_topics: list[Topic] | None = None, **kwargs: Any
+    ) -> None:
+        """`offered_topics` are the form's unarchived topics in page order, when the
+        caller has them already (selectors.signup_page_get); otherwise they are read here."""
         super().__init__(*args, **kwargs)
         self.signup_form = signup_form
         campaign = signup_form.campaign
-        self.offered_topics = list(signup_form.topics.filter(archived=False).order_by("position", "name"))
+        if offered_topics is None:
+            offered_topics = list(signup_form.topics.filter(archived=False).order_by("position", "name"))
+        self.offered_topics = offered_topics
         if signup_form.ask_first_name:
             self.fields["first_name"] = PlainTextField(
                 label="First name",

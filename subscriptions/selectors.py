@@ -1,11 +1,13 @@
 """Read queries shared by several views and services."""
 
 from collections.abc import Collection
+from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404
 
-from subscriptions.models import Campaign, PrivacyNotice, SignupForm, Subscriber, Subscription, Suppression
+from subscriptions.models import Campaign, PrivacyNotice, SignupForm, Subscriber, Subscription, Suppression, Topic
 
 
 def campaigns_public() -> QuerySet[Campaign]:
@@ -30,6 +32,70 @@ def signup_form_get(*, campaign_slug: str, form_slug: str) -> SignupForm:
     if form is None:
         raise Http404("No such form")
     return form
+
+
+@dataclass(frozen=True)
+class SignupPage:
+    """What a sign-up request needs besides the submission: the form's current version
+    (with its campaign), the topics it offers in page order, and the current notice."""
+
+    form: SignupForm
+    topics: list[Topic]
+    privacy_notice: PrivacyNotice | None
+
+
+# Every row a SignupPage is built from, by its row version: PostgreSQL gives each
+# version of a row a new (xmin, ctid), whatever wrote it (admin, a service's
+# QuerySet.update(), a migration, psql), so no code path can forget to invalidate.
+# xmin alone would not do: a transaction that updates a row it inserted keeps it.
+_SIGNUP_PAGE_VERSION = """
+SELECT f.id, concat_ws('/', f.xmin, f.ctid, c.xmin, c.ctid,
+  (SELECT string_agg(concat_ws(':', n.id, n.xmin, n.ctid), ',' ORDER BY n.id)
+     FROM subscriptions_privacynotice n WHERE n.campaign_id = c.id),
+  (SELECT string_agg(concat_ws(':', ft.id, t.id, t.xmin, t.ctid), ',' ORDER BY ft.id)
+     FROM subscriptions_signupform_topics ft JOIN subscriptions_topic t ON t.id = ft.topic_id
+     WHERE ft.signupform_id = f.id))
+FROM subscriptions_signupform f JOIN subscriptions_campaign c ON c.id = f.campaign_id
+WHERE c.slug = %s AND f.slug = %s AND f.is_current
+"""
+
+# Per process: (campaign slug, form slug) -> (row versions, page). A handful of forms.
+_signup_pages: dict[tuple[str, str], tuple[str, SignupPage]] = {}
+_SIGNUP_PAGES_KEPT = 256
+
+
+def signup_page_get(*, campaign_slug: str, form_slug: str) -> SignupPage:
+    """The current version of a form with its topics and notice, or 404. Any campaign
+    status: the view refuses ended ones.
+
+    Every call asks PostgreSQL, in one small query, for the row versions of everything
+    the page is built from, and reuses this process's copy while they are unchanged:
+    an ended campaign, a new form version, an edited topic or a new notice is seen by
+    the very next request, in every process."""
+    if connection.vendor != "postgresql":
+        return _signup_page_load(campaign_slug=campaign_slug, form_slug=form_slug)
+    key = (campaign_slug, form_slug)
+    with connection.cursor() as cursor:
+        cursor.execute(_SIGNUP_PAGE_VERSION, [campaign_slug, form_slug])
+        row = cursor.fetchone()
+    if row is None:
+        _signup_pages.pop(key, None)
+        raise Http404("No such form")
+    version = f"{row[0]}/{row[1]}"
+    cached = _signup_pages.get(key)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    page = _signup_page_load(campaign_slug=campaign_slug, form_slug=form_slug)
+    if len(_signup_pages) >= _SIGNUP_PAGES_KEPT:
+        _signup_pages.clear()
+    _signup_pages[key] = (version, page)
+    return page
+
+
+def _signup_page_load(*, campaign_slug: str, form_slug: str) -> SignupPage:
+    form = signup_form_get(campaign_slug=campaign_slug, form_slug=form_slug)
+    topics = list(form.topics.filter(archived=False).order_by("position", "name"))
+    return SignupPage(form=form, topics=topics, privacy_notice=privacy_notice_current(campaign=form.campaign))
 
 
 def signup_forms_current(*, campaign: Campaign) -> QuerySet[SignupForm]:

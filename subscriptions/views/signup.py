@@ -4,7 +4,7 @@ Every accepted submission ends on the same "check your email" page whatever the
 address's state, so the page never tells anyone whether an address is subscribed.
 """
 
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -13,7 +13,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from subscriptions import abuse, selectors
 from subscriptions.forms import ConfirmForm, SignupFormFields
-from subscriptions.models import Campaign, ConsentEvent, SignupForm
+from subscriptions.models import Campaign, ConsentEvent
+from subscriptions.selectors import SignupPage
 from subscriptions.services import signup
 from subscriptions.tokens import ConfirmPurpose, TokenExpired, TokenInvalid, read_confirm_token
 
@@ -28,36 +29,40 @@ def campaign_closed(request: HttpRequest, campaign: Campaign) -> HttpResponse:
     return render(request, "subscriptions/campaign_closed.html", {"campaign": campaign}, status=410)
 
 
-def _render_form(request: HttpRequest, form: SignupFormFields, status: int = 200) -> HttpResponse:
-    signup_form = form.signup_form
+def _render_form(request: HttpRequest, page: SignupPage, form: SignupFormFields, status: int = 200) -> HttpResponse:
     context = {
-        "campaign": signup_form.campaign,
-        "signup_form": signup_form,
+        "campaign": page.form.campaign,
+        "signup_form": page.form,
         "form": form,
-        "privacy_notice": selectors.privacy_notice_current(campaign=signup_form.campaign),
+        "privacy_notice": page.privacy_notice,
         "stamp": abuse.form_stamp(),
     }
     return render(request, "subscriptions/signup.html", context, status=status)
 
 
-def _accept(request: HttpRequest, signup_form: SignupForm, *, source: ConsentEvent.Source) -> HttpResponse | None:
+def _form_fields(page: SignupPage, data: QueryDict | None = None) -> SignupFormFields:
+    return SignupFormFields(data, signup_form=page.form, offered_topics=page.topics)
+
+
+def _accept(request: HttpRequest, page: SignupPage, *, source: ConsentEvent.Source) -> HttpResponse | None:
     """Validate and record a submission. Returns a response for the error cases, or
     None when the caller should show its "check your email" outcome."""
-    form = SignupFormFields(request.POST, signup_form=signup_form)
+    form = _form_fields(page, request.POST)
     if not form.is_valid():
-        return _render_form(request, form, status=400)
+        return _render_form(request, page, form, status=400)
     stamp = request.POST.get("stamp") if source == ConsentEvent.Source.PAGE else None
     if abuse.looks_automated(honeypot=form.cleaned_data["website"], stamp=stamp):
         return None  # a bot sees success and learns nothing
     try:
         signup.signup_request(
-            form=signup_form,
+            form=page.form,
             email=form.cleaned_data["email"],
             first_name=form.cleaned_data.get("first_name", ""),
             topics=form.chosen_topics(),
             attributes=form.attributes(),
             source=source,
             client_ip=abuse.client_ip(request),
+            privacy_notice=page.privacy_notice,
         )
     except abuse.RateLimited:
         return rate_limited(request)
@@ -66,25 +71,25 @@ def _accept(request: HttpRequest, signup_form: SignupForm, *, source: ConsentEve
 
 @require_http_methods(["GET", "POST"])
 def signup_page(request: HttpRequest, campaign_slug: str, form_slug: str) -> HttpResponse:
-    signup_form = selectors.signup_form_get(campaign_slug=campaign_slug, form_slug=form_slug)
-    if not signup_form.campaign.is_active:
-        return campaign_closed(request, signup_form.campaign)
+    page = selectors.signup_page_get(campaign_slug=campaign_slug, form_slug=form_slug)
+    if not page.form.campaign.is_active:
+        return campaign_closed(request, page.form.campaign)
     if request.method == "GET":
-        return _render_form(request, SignupFormFields(signup_form=signup_form))
-    response = _accept(request, signup_form, source=ConsentEvent.Source.PAGE)
+        return _render_form(request, page, _form_fields(page))
+    response = _accept(request, page, source=ConsentEvent.Source.PAGE)
     return response or redirect("signup-check-email", campaign_slug=campaign_slug)
 
 
 @csrf_exempt  # posted from the campaign's own site, which cannot hold our CSRF token
 @require_POST
 def signup_embed(request: HttpRequest, campaign_slug: str, form_slug: str) -> HttpResponse:
-    signup_form = selectors.signup_form_get(campaign_slug=campaign_slug, form_slug=form_slug)
-    if not signup_form.campaign.is_active:
-        return campaign_closed(request, signup_form.campaign)
-    response = _accept(request, signup_form, source=ConsentEvent.Source.EMBED)
+    page = selectors.signup_page_get(campaign_slug=campaign_slug, form_slug=form_slug)
+    if not page.form.campaign.is_active:
+        return campaign_closed(request, page.form.campaign)
+    response = _accept(request, page, source=ConsentEvent.Source.EMBED)
     if response is not None:
         return response
-    return HttpResponseRedirect(_embed_next(request, signup_form.campaign), status=303)
+    return HttpResponseRedirect(_embed_next(request, page.form.campaign), status=303)
 
 
 def _embed_next(request: HttpRequest, campaign: Campaign) -> str:

@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from subscriptions.addresses import email_hmac
-from subscriptions.models import ConsentEvent, Subscriber, Subscription, Suppression
+from subscriptions.models import Campaign, ConsentEvent, Subscriber, Subscription, Suppression
 from subscriptions.services.api_keys import api_key_rotate
 from tests.factories import CampaignFactory, PrivacyNoticeFactory, SignupFormFactory, SubscriberFactory, TopicFactory
 from tests.signup_helpers import aged_stamp, confirm_token_from, last_mail_to
@@ -139,6 +139,24 @@ class TestSignupPage:
         assert response.status_code == 410
         assert "Sign-ups have closed" in response.content.decode()
         assert not Subscriber.objects.exists()
+
+    def test_a_campaign_ended_between_two_posts_refuses_the_second_at_once(self, client, form):
+        assert _post(client, form).status_code == 302
+        Campaign.objects.filter(pk=form.campaign_id).update(status=Campaign.Status.ENDED)
+        response = _post(client, form, email="kim@example.com")
+        assert response.status_code == 410
+        assert not Subscriber.objects.filter(email="kim@example.com").exists()
+
+    def test_a_form_edited_between_two_requests_shows_the_new_version(self, client, form, forces):
+        assert "Kent Police" in client.get(_url(form)).content.decode()
+        form.is_current = False
+        form.save()
+        SignupFormFactory(
+            campaign=form.campaign, slug="forces", version=2, topics=forces[1:], consent_wording="New words."
+        )
+        page = client.get(_url(form)).content.decode()
+        assert "New words." in page
+        assert "Kent Police" not in page
 
 
 class TestNoEnumeration:
