@@ -20,7 +20,6 @@ from subscriptions.models import AuditEvent, Campaign, Mailing, Subscriber, Topi
 from subscriptions.services.audit import Actor, recorded_actor
 from subscriptions.services.compose import Personal, body_problems, link_url, mailing_compile
 from subscriptions.services.sending import campaign_can_send, mailing_stop
-from subscriptions.tokens import LinkPurpose, make_link_token_for
 
 SENDABLE_KINDS = (Mailing.Kind.NEWSLETTER, Mailing.Kind.ENTITY_ALERT, Mailing.Kind.SERVICE_NOTICE)
 # A schedule this close to now is "now": a form takes a moment to submit.
@@ -158,25 +157,25 @@ def mailing_cancel(*, mailing_id: int, actor: Actor = None) -> Mailing:
 
 
 def mailing_preview(*, mailing: Mailing, subscriber: Subscriber | None = None) -> Preview:
-    """The mailing as this person would get it (links included), without sending anything."""
+    """The mailing as this person would get it, without sending anything and without their links.
+
+    A preview is shown to anyone who may view mailings, so it never holds a working
+    manage or unsubscribe link: those never expire and would hand over the person.
+    """
     compiled = mailing_compile(mailing=mailing)
-    if subscriber is not None:
-        personal = _personal(subscriber.pk, subscriber.link_key, subscriber.first_name)
-    else:
-        personal = _personal(0, "preview", "")
+    personal = _inert_personal(subscriber.first_name if subscriber is not None else "")
     return Preview(subject=compiled.subject, text=compiled.render_text(personal), html=compiled.render_html(personal))
 
 
-def _personal(subscriber_id: int, link_key: str, first_name: str) -> Personal:
-    def url(name: str, purpose: LinkPurpose) -> str:
-        return link_url(
-            name=name, token=make_link_token_for(purpose=purpose, subscriber_id=subscriber_id, link_key=link_key)
-        )
+# Not a link token (no subscriber id), so the public pages refuse it like any other bad link.
+INERT_TOKEN = "preview"  # noqa: S105 (a placeholder, not a secret)
 
+
+def _inert_personal(first_name: str) -> Personal:
     return Personal(
         first_name=first_name,
-        unsubscribe_url=url("unsubscribe", LinkPurpose.UNSUBSCRIBE),
-        manage_url=url("manage", LinkPurpose.MANAGE),
+        unsubscribe_url=link_url(name="unsubscribe", token=INERT_TOKEN),
+        manage_url=link_url(name="manage", token=INERT_TOKEN),
     )
 
 
@@ -188,7 +187,7 @@ def mailing_send_test(*, mailing: Mailing, to: str, first_name: str = "", actor:
     if problems:
         raise ValidationError(problems)
     compiled = mailing_compile(mailing=mailing)
-    personal = _personal(0, "test-send", first_name)
+    personal = _inert_personal(first_name)
     campaign = mailing.campaign
     message = EmailMultiAlternatives(
         subject=f"[Test] {compiled.subject}",

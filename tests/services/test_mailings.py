@@ -1,4 +1,5 @@
 import datetime
+import re
 
 import pytest
 from django.core import mail
@@ -7,10 +8,14 @@ from django.utils import timezone
 
 from subscriptions.models import AuditEvent, Campaign, Mailing, Topic
 from subscriptions.services import mailings
+from subscriptions.tokens import LinkPurpose, TokenInvalid, subscriber_for_link_token
 from tests.factories import CampaignFactory, StaffUserFactory, SubscriberFactory, TopicFactory
 from tests.mailing_fixtures import BODY
 
 pytestmark = pytest.mark.django_db
+
+LINK = re.compile(r"/(u|manage)/([^/\s\"]+)/")
+LINK_PURPOSES = {"u": LinkPurpose.UNSUBSCRIBE, "manage": LinkPurpose.MANAGE}
 
 
 def draft(campaign, topics, **fields):
@@ -124,10 +129,20 @@ def test_the_preview_is_what_the_chosen_subscriber_would_get(campaign, topics):
     preview = mailings.mailing_preview(mailing=mailing, subscriber=person)
     assert preview.subject == "Kent is recruiting"
     assert "Hello Priya," in preview.text
-    assert f"/u/{person.pk}." in preview.text
     assert "<strong>Kent</strong>" in preview.html
     assert 'href="https://example.org/jobs"' in preview.html
     assert "You get this email because you subscribed to" in preview.text
+
+
+def test_the_preview_holds_no_link_that_works_for_the_person(campaign, topics):
+    mailing = draft(campaign, topics)
+    person = SubscriberFactory(campaign=campaign, first_name="Priya")
+    preview = mailings.mailing_preview(mailing=mailing, subscriber=person)
+    links = LINK.findall(preview.text + preview.html)
+    assert {purpose for purpose, _ in links} == {"u", "manage"}
+    for purpose, token in links:
+        with pytest.raises(TokenInvalid):
+            subscriber_for_link_token(purpose=LINK_PURPOSES[purpose], token=token)
 
 
 def test_a_test_send_goes_to_the_staff_address_with_links_that_belong_to_nobody(campaign, topics, settings):
@@ -138,7 +153,7 @@ def test_a_test_send_goes_to_the_staff_address_with_links_that_belong_to_nobody(
     assert message.to == ["staff@example.org"]
     assert message.subject == "[Test] Kent is recruiting"
     assert "Hello Sam," in message.body
-    assert "/u/0." in message.body
+    assert "/u/preview/" in message.body
 
 
 def test_a_new_public_status_offers_a_prefilled_alert(campaign, topics):

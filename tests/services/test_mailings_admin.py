@@ -1,11 +1,22 @@
+import re
+
 import pytest
+from django.contrib.auth.models import Permission
+from django.test import Client
 from django.urls import reverse
 
 from subscriptions.models import Mailing, Topic
+from subscriptions.tokens import LinkPurpose, make_link_token
 from tests.factories import StaffUserFactory, SubscriberFactory
 from tests.mailing_fixtures import BODY, make_mailing
 
 pytestmark = pytest.mark.django_db
+
+
+def staff_who_may(*codenames: str):
+    user = StaffUserFactory(is_superuser=False)
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    return user
 
 
 @pytest.fixture
@@ -23,6 +34,18 @@ def test_the_preview_shows_one_subscribers_copy_without_sending(staff_client, ca
     assert "Hello Priya," in page.content.decode()
     html = staff_client.get(url, {"subscriber": person.pk, "part": "html"})
     assert "<strong>Kent</strong>" in html.content.decode()
+
+
+def test_a_view_only_preview_hands_over_no_working_manage_link(client, campaign, topics):
+    mailing = make_mailing(campaign, topics[:1], status=Mailing.Status.DRAFT)
+    person = SubscriberFactory(campaign=campaign, first_name="Priya")
+    client.force_login(staff_who_may("view_mailing"))
+    url = reverse("admin:subscriptions_mailing_preview", args=[mailing.pk])
+    html = client.get(url, {"subscriber": person.pk, "part": "html"}).content.decode()
+    assert "Hello Priya," in html
+    (token,) = set(re.findall(r"/manage/([^/]+)/", html))
+    assert token != make_link_token(purpose=LinkPurpose.MANAGE, subscriber=person)
+    assert Client().get(reverse("manage", args=[token])).status_code != 200
 
 
 def test_the_form_refuses_a_mailing_with_no_audience(staff_client, campaign):
