@@ -2,11 +2,14 @@
 
 A reply to a newsletter quotes the newsletter, and every newsletter says
 "Unsubscribe" at the bottom. So only what the sender wrote counts: the subject,
-and the body above the quoted original. Automatic replies, messages the provider
-marked as spam, and messages whose domain failed DMARC are ignored, because acting
-on them would let a forged From erase someone.
+and the body above the quoted original. Automatic replies and messages the provider
+marked as spam are ignored. So is anything whose From the receiving server did not
+positively authenticate (DMARC pass, or DKIM/SPF pass for the From domain): the From
+of an email is trivially forged, and acting on it would let anyone erase anyone.
+Nobody is replied to either, since a reply to a forged From would mail the victim.
 """
 
+import logging
 import re
 
 from anymail.inbound import AnymailInboundMessage
@@ -24,6 +27,12 @@ _QUOTE_START = re.compile(
     r"^(>|On .+wrote:\s*$|-{2,}\s*Original Message|_{5,}|From:\s|Sent from my )", re.IGNORECASE | re.MULTILINE
 )
 _BODY_LINES = 20
+# One "method=result" clause of an Authentication-Results header (RFC 8601), with
+# the properties that follow it, e.g. "dkim=pass header.d=example.org".
+_AUTH_RESULT = re.compile(r"^\s*(dmarc|dkim|spf)\s*=\s*(\w+)(.*)$", re.IGNORECASE | re.DOTALL)
+_AUTH_PROPERTY = re.compile(r"(header\.from|header\.d|header\.i|smtp\.mailfrom|smtp\.from)\s*=\s*\"?([^\s;\"]+)")
+
+logger = logging.getLogger(__name__)
 
 
 def campaign_for_inbound(message: AnymailInboundMessage) -> Campaign | None:
@@ -56,13 +65,49 @@ def _trusted(message: AnymailInboundMessage) -> bool:
     if message.spam_detected:
         return False
     auto = (message.get("Auto-Submitted") or "no").strip().lower()
-    if auto != "no" or message.get("X-Autoreply") or message.get("X-Autorespond"):
+    return auto == "no" and not (message.get("X-Autoreply") or message.get("X-Autorespond"))
+
+
+def _aligned(domain: str, from_domain: str) -> bool:
+    """Relaxed alignment: the same domain, or one a subdomain of the other."""
+    domain = domain.lower().rstrip(".").rsplit("@", 1)[-1]
+    return bool(domain) and (
+        domain == from_domain or domain.endswith(f".{from_domain}") or from_domain.endswith(f".{domain}")
+    )
+
+
+def inbound_authenticated(message: AnymailInboundMessage) -> bool:
+    """True only when the receiving server vouched for the From domain.
+
+    Only the top-most Authentication-Results header is read: it is the one our own
+    provider added, whereas any below it arrived with the message and may be forged.
+    """
+    sender = inbound_sender(message)
+    header = message.get("Authentication-Results")
+    if sender is None or not header:
         return False
-    results = " ".join(str(value) for value in message.get_all("Authentication-Results") or [])
-    return "dmarc=fail" not in results.lower()
+    from_domain = sender.rsplit("@", 1)[1].lower()
+    results = [found for clause in str(header).split(";")[1:] if (found := _AUTH_RESULT.match(clause))]
+    if any(found.group(1).lower() == "dmarc" and found.group(2).lower() == "fail" for found in results):
+        return False  # the domain's own policy says this is not them, whatever else passed
+    for found in results:
+        if found.group(2).lower() != "pass":
+            continue
+        domains = [value for _, value in _AUTH_PROPERTY.findall(found.group(3))]
+        if found.group(1).lower() == "dmarc" and not domains:
+            return True  # DMARC itself checks alignment with the From domain
+        if any(_aligned(domain, from_domain) for domain in domains):
+            return True
+    return False
 
 
 def inbound_wants_unsubscribe(message: AnymailInboundMessage) -> bool:
+    """An authenticated sender asking, in their own words, to leave."""
+    return inbound_asks_to_unsubscribe(message) and inbound_authenticated(message)
+
+
+def inbound_asks_to_unsubscribe(message: AnymailInboundMessage) -> bool:
+    """The words ask to leave; says nothing about who really sent them."""
     if not _trusted(message):
         return False
     subject = " ".join((message.subject or "").split())

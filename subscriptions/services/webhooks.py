@@ -31,13 +31,21 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from subscriptions.models import Campaign, ConsentEvent, WebhookEvent
-from subscriptions.services.inbound import campaign_for_inbound, inbound_sender, inbound_wants_unsubscribe
+from subscriptions.services.inbound import (
+    campaign_for_inbound,
+    inbound_asks_to_unsubscribe,
+    inbound_authenticated,
+    inbound_sender,
+)
 from subscriptions.services.reconcile import DeliveryEvent, delivery_reconcile
+from subscriptions.services.stats import stat_increment
 from subscriptions.services.withdrawal import WithdrawalReason, subscriber_withdraw
 
 logger = logging.getLogger(__name__)
 
 WEBHOOK_EVENT_RETENTION_DAYS = 30
+# Daily count of unsubscribe emails ignored because the sender was not authenticated.
+INBOUND_UNVERIFIED = "inbound_ignored"
 
 
 class Outcome(StrEnum):
@@ -199,7 +207,13 @@ def inbound_event_handle(*, esp_name: str, event: AnymailInboundEvent) -> Outcom
     if message is None:
         return Outcome.IGNORED
     campaign = campaign_for_inbound(message)
-    if campaign is None or not inbound_wants_unsubscribe(message):
+    if campaign is None or not inbound_asks_to_unsubscribe(message):
+        return Outcome.IGNORED
+    if not inbound_authenticated(message):
+        # Not withdrawn and not answered: the From may be a victim's address. The
+        # count shows how often it happens; the log names no one.
+        logger.info("Inbound unsubscribe ignored: sender not authenticated (campaign %s)", campaign.pk)
+        stat_increment(campaign_id=campaign.pk, metric=INBOUND_UNVERIFIED, reason="unauthenticated")
         return Outcome.IGNORED
     sender = inbound_sender(message)
     if sender is None:

@@ -240,9 +240,17 @@ class TestEngagement:
         assert not Subscriber.objects.exists()
 
 
+def authenticated(sender=EMAIL):
+    return {"Authentication-Results": f"mx.example; dmarc=pass header.from={sender.rsplit('@', 1)[1]}"}
+
+
 def inbound_event(*, subject="unsubscribe", text="", sender=EMAIL, to=INBOUND, headers=None, event_id="in-1"):
     message = AnymailInboundMessage.construct(
-        from_email=f"Barnaby Q <{sender}>", to=to, subject=subject, text=text, headers=headers or {}
+        from_email=f"Barnaby Q <{sender}>",
+        to=to,
+        subject=subject,
+        text=text,
+        headers=authenticated(sender) if headers is None else headers,
     )
     return AnymailInboundEvent(event_type=EventType.INBOUND, event_id=event_id, message=message, esp_event=None)
 
@@ -292,6 +300,41 @@ class TestInbound:
     def test_automatic_or_forged_messages_are_ignored(self, run, person, headers):
         assert handle_inbound(run, inbound_event(headers=headers)) == Outcome.IGNORED
         assert Subscriber.objects.get().status == "active"
+
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {},
+            {"Authentication-Results": "mx.example; spf=none; dkim=none; dmarc=none"},
+            {"Authentication-Results": "mx.example; dkim=pass header.d=evil.example; spf=pass smtp.mailfrom=a.example"},
+            {"Authentication-Results": "mx.example; dmarc=pass header.from=attacker.example"},
+        ],
+    )
+    def test_a_sender_nobody_authenticated_is_neither_withdrawn_nor_answered(self, run, person, mailoutbox, headers):
+        assert handle_inbound(run, inbound_event(headers=headers)) == Outcome.IGNORED
+        assert Subscriber.objects.get().status == "active"
+        assert mailoutbox == []
+        assert DailyStat.objects.get(metric=webhooks.INBOUND_UNVERIFIED).count == 1
+
+    def test_only_the_top_most_authentication_result_counts(self, run, person):
+        message = AnymailInboundMessage.construct(
+            from_email=f"Barnaby Q <{EMAIL}>", to=INBOUND, subject="unsubscribe", text=""
+        )
+        message["Authentication-Results"] = "mx.example; dmarc=none"
+        # Added by the sender, below ours: forged, so ignored.
+        message["Authentication-Results"] = f"mx.example; dmarc=pass header.from={EMAIL.rsplit('@', 1)[1]}"
+        event = AnymailInboundEvent(event_type=EventType.INBOUND, event_id="in-1", message=message, esp_event=None)
+        assert handle_inbound(run, event) == Outcome.IGNORED
+        assert Subscriber.objects.get().status == "active"
+
+    @pytest.mark.parametrize(
+        "results",
+        ["dkim=pass header.d={domain} header.s=s1", "spf=pass smtp.mailfrom=bounce@mail.{domain}"],
+    )
+    def test_an_aligned_dkim_or_spf_pass_is_enough(self, run, person, results):
+        header = {"Authentication-Results": "mx.example; " + results.format(domain=EMAIL.rsplit("@", 1)[1])}
+        assert handle_inbound(run, inbound_event(headers=header)) == Outcome.APPLIED
+        assert not Subscriber.objects.exists()
 
     def test_an_unknown_sender_gets_no_reply(self, run, person, mailoutbox):
         assert handle_inbound(run, inbound_event(sender="stranger@example.com")) == Outcome.UNMATCHED

@@ -144,7 +144,13 @@ def mailgun_inbound(subject="unsubscribe", body="", signature=None):
         "sender": EMAIL,
         "recipient": INBOUND,
         "message-headers": json.dumps(
-            [["From", f"Ottilie B <{EMAIL}>"], ["To", INBOUND], ["Subject", subject], ["Message-Id", "<in-1@mail>"]]
+            [
+                ["Authentication-Results", f"mx.example; dmarc=pass header.from={EMAIL.rsplit('@', 1)[1]}"],
+                ["From", f"Ottilie B <{EMAIL}>"],
+                ["To", INBOUND],
+                ["Subject", subject],
+                ["Message-Id", "<in-1@mail>"],
+            ]
         ),
         "body-plain": body,
     }
