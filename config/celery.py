@@ -33,6 +33,7 @@ BULK_TASKS = (
     "subscriptions.end_campaign",
     "subscriptions.reconfirmation_sweep",
     "subscriptions.retention_sweep",
+    "subscriptions.erase_withdrawn",
 )
 app.conf.task_routes = {name: {"queue": "bulk"} for name in BULK_TASKS}
 
@@ -72,6 +73,12 @@ app.conf.beat_schedule = {
         "task": "subscriptions.reconfirmation_sweep",
         "schedule": crontab(minute=35),
         "options": {"expires": 3600},
+    },
+    # The safety net under erasure after withdrawal (see retention.withdrawn_erase).
+    "erase-withdrawn": {
+        "task": "subscriptions.erase_withdrawn",
+        "schedule": crontab(minute="7-59/15"),
+        "options": {"expires": 15 * 60},
     },
     "retention-sweep": {
         "task": "subscriptions.retention_sweep",

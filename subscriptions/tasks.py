@@ -113,12 +113,17 @@ def send_email_changed_notice(event_id: int) -> None:
     max_retries=5,
 )
 def acknowledge_inbound_unsubscribe(self, subscriber_id: int) -> None:  # type: ignore[no-untyped-def]
+    erase = True
     try:
         inbound.inbound_unsubscribe_acknowledge(subscriber_id=subscriber_id)
     except (ConnectionError, TimeoutError, OSError) as error:
         if self.request.retries < self.max_retries:
+            erase = False  # the retry erases
             raise self.retry(exc=error, countdown=30 * 2**self.request.retries) from error
-    withdrawal.subscriber_erase(subscriber_id=subscriber_id, reason=withdrawal.WithdrawalReason.INBOUND_EMAIL)
+    finally:
+        # Any other failure (a refused recipient, a template error) still erases.
+        if erase:
+            withdrawal.subscriber_erase(subscriber_id=subscriber_id, reason=withdrawal.WithdrawalReason.INBOUND_EMAIL)
 
 
 # Daily from beat; a missed run only leaves some old event ids a day longer.
@@ -157,6 +162,12 @@ def reconfirmation_sweep() -> dict[str, int]:
 )
 def send_reconfirmation(subscriber_id: int, reminder: bool) -> None:
     reconfirmation.reconfirmation_send(subscriber_id=subscriber_id, reminder=reminder)
+
+
+# Every 15 minutes from beat: erase anyone whose erasure after withdrawal was missed.
+@shared_task(name="subscriptions.erase_withdrawn", max_retries=0)
+def erase_withdrawn() -> int:
+    return retention.withdrawn_erase()
 
 
 # Daily from beat: old delivery rows, the retention limit, erasures a hold delayed.

@@ -206,6 +206,51 @@ def _stop_held(held: QuerySet[Subscriber], reason: WithdrawalReason) -> int:
     return len(ids)
 
 
+# Erasure normally follows withdrawal within seconds (a task queued on commit). A
+# person still here after this long was missed: a lost task, a crash, a refused
+# acknowledgement. An unsubscribe by email waits longer, for its acknowledgement's
+# retries (about a quarter of an hour in all), which need the address.
+WITHDRAWN_ERASE_AFTER = datetime.timedelta(minutes=10)
+INBOUND_ERASE_AFTER = datetime.timedelta(hours=1)
+_WITHDRAWN = (Subscriber.Status.UNSUBSCRIBED, Subscriber.Status.BOUNCED, Subscriber.Status.LAPSED)
+# For someone whose withdrawal event names no reason we know.
+_REASON_BY_STATUS = {
+    Subscriber.Status.UNSUBSCRIBED: WithdrawalReason.STAFF,
+    Subscriber.Status.BOUNCED: WithdrawalReason.HARD_BOUNCE,
+    Subscriber.Status.LAPSED: WithdrawalReason.LAPSED,
+}
+
+
+def withdrawn_erase(*, now: datetime.datetime | None = None) -> int:
+    """Erase everyone who withdrew but whose erasure never happened.
+
+    Set-based, by the reason recorded at withdrawal (it decides the suppression
+    entry). People on legal hold, or whose erasure already waits on one, are left to
+    `held_erasures_complete`.
+    """
+    now = now or timezone.now()
+    withdrawn = Subscriber.objects.filter(
+        status__in=_WITHDRAWN, legal_hold=False, erasure_due_at__isnull=True, withdrawn_at__isnull=False
+    )
+    recorded = ConsentEvent.objects.filter(subscriber_id=OuterRef("pk"), kind=ConsentEvent.Kind.WITHDRAWN)
+    groups: list[tuple[WithdrawalReason, QuerySet[Subscriber]]] = []
+    for reason in WithdrawalReason:
+        if reason == WithdrawalReason.CAMPAIGN_ENDED:
+            continue  # campaign end erases its own, and leaves no suppression behind
+        after = INBOUND_ERASE_AFTER if reason == WithdrawalReason.INBOUND_EMAIL else WITHDRAWN_ERASE_AFTER
+        due = withdrawn.filter(withdrawn_at__lt=now - after)
+        groups.append((reason, due.filter(Exists(recorded.filter(details__reason=str(reason))))))
+    unrecorded = withdrawn.filter(withdrawn_at__lt=now - WITHDRAWN_ERASE_AFTER).exclude(
+        Exists(recorded.filter(details__reason__in=[str(reason) for reason in WithdrawalReason]))
+    )
+    groups += [(reason, unrecorded.filter(status=status)) for status, reason in _REASON_BY_STATUS.items()]
+    erased = 0
+    for reason, candidates in groups:
+        for campaign_id in set(candidates.values_list("campaign_id", flat=True)):
+            erased += subscribers_erase(candidates=candidates, campaign_id=campaign_id, reason=reason, now=now).erased
+    return erased
+
+
 def deliveries_prune(*, now: datetime.datetime | None = None) -> int:
     """Delete per-person delivery rows of mailings older than their campaign keeps them.
 
