@@ -33,6 +33,7 @@ def erase_subscriber(subscriber_id: int, reason: str) -> None:
 # by the next one, so it has no retries of its own.
 @shared_task(name="subscriptions.expire_pending_signups", max_retries=0)
 def expire_pending_signups() -> int:
+    retention.email_change_addresses_forget()
     return retention.pending_signups_expire()
 
 
@@ -94,14 +95,20 @@ def send_email_change_confirmation(event_id: int) -> None:
     preference_emails.email_change_confirmation_send(event_id=event_id)
 
 
-@shared_task(
-    name="subscriptions.send_email_changed_notice",
-    autoretry_for=(ConnectionError, TimeoutError, OSError),
-    retry_backoff=True,
-    max_retries=5,
-)
-def send_email_changed_notice(event_id: int) -> None:
-    preference_emails.email_changed_notice_send(event_id=event_id)
+# The notice needs the old address, which is kept for nothing else: once sending has
+# failed for good, the address is forgotten unsent.
+@shared_task(bind=True, name="subscriptions.send_email_changed_notice", max_retries=5)
+def send_email_changed_notice(self, event_id: int) -> None:  # type: ignore[no-untyped-def]
+    try:
+        preference_emails.email_changed_notice_send(event_id=event_id)
+    except (ConnectionError, TimeoutError, OSError) as error:
+        if self.request.retries < self.max_retries:
+            raise self.retry(exc=error, countdown=30 * 2**self.request.retries) from error
+        preference_emails.email_changed_notice_forget(event_id=event_id)
+        raise
+    except Exception:
+        preference_emails.email_changed_notice_forget(event_id=event_id)
+        raise
 
 
 # The acknowledgement needs the address that erasure removes, so this task sends it

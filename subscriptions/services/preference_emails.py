@@ -68,3 +68,12 @@ def email_changed_notice_send(*, event_id: int) -> bool:
         event.details = {key: value for key, value in event.details.items() if key != "notify"}
         event.save(update_fields=["details"])
     return True
+
+
+def email_changed_notice_forget(*, event_id: int) -> None:
+    """Drop the old address from an email change whose notice will never be sent."""
+    with transaction.atomic():
+        event = ConsentEvent.objects.select_for_update().filter(pk=event_id, details__change=EMAIL_CHANGED).first()
+        if event is not None and "notify" in event.details:
+            event.details = {key: value for key, value in event.details.items() if key != "notify"}
+            event.save(update_fields=["details"])

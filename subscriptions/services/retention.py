@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -29,6 +30,8 @@ from subscriptions.models import (
     Subscription,
     Suppression,
 )
+from subscriptions.services.preference_emails import EMAIL_CHANGE_VALID_DAYS
+from subscriptions.services.preferences import EMAIL_CHANGE_REQUESTED, EMAIL_CHANGED
 from subscriptions.services.stats import stat_increment
 from subscriptions.services.withdrawal import (
     WithdrawalReason,
@@ -87,6 +90,40 @@ def _expire_batch(*, campaign_id: int, cutoff: datetime.datetime, now: datetime.
             campaign_id=campaign_id, metric=DailyStat.Metric.EXPIRED, count=deleted, day=timezone.localdate(now)
         )
     return deleted
+
+
+# The old address an email change must tell is kept only until the notice goes; one
+# whose notice never went is forgotten after this, whatever became of the notice.
+EMAIL_CHANGED_NOTICE_KEPT = datetime.timedelta(days=1)
+
+
+def email_change_addresses_forget(*, now: datetime.datetime | None = None) -> int:
+    """Blank the addresses an email change left in consent events once they are no use.
+
+    The new address of a request whose link has expired (it may be a stranger's), and
+    the old address of a change whose notice never went. Returns how many were blanked.
+    """
+    now = now or timezone.now()
+    requests = ConsentEvent.objects.filter(
+        kind=ConsentEvent.Kind.CHANGED,
+        details__change=EMAIL_CHANGE_REQUESTED,
+        details__has_key="new_email",
+        created_at__lt=now - datetime.timedelta(days=EMAIL_CHANGE_VALID_DAYS),
+    )
+    forgotten = requests.update(details={"change": EMAIL_CHANGE_REQUESTED, "expired": True})
+    notices = ConsentEvent.objects.filter(
+        kind=ConsentEvent.Kind.CHANGED,
+        details__change=EMAIL_CHANGED,
+        details__has_key="notify",
+        created_at__lt=now - EMAIL_CHANGED_NOTICE_KEPT,
+    )
+    if connection.vendor == "postgresql":
+        return forgotten + notices.update(details=RawSQL("details - 'notify'", []))
+    for event in notices:
+        event.details.pop("notify", None)
+        event.save(update_fields=["details"])
+        forgotten += 1
+    return forgotten
 
 
 @dataclass(frozen=True)
