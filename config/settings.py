@@ -256,7 +256,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Request paths carry link tokens, so every line goes through one handler that drops them.
+    "filters": {"redact_tokens": {"()": "subscriptions.logging.RedactTokens"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]}},
+    # Django's own handlers for these (its console, runserver's, and mail_admins, which
+    # mails the whole request) would bypass the filter: send them to the root instead. The
+    # loggers that write paths filter too, so any handler added later gets clean records.
+    "loggers": {
+        "django": {"handlers": [], "propagate": True},
+        "django.request": {"filters": ["redact_tokens"]},
+        "django.server": {"handlers": [], "propagate": True, "filters": ["redact_tokens"]},
+    },
     "root": {
         "handlers": ["console"],
         "level": env_choice("LOG_LEVEL", "info", choices=("debug", "info", "warning", "error")).upper(),

@@ -21,6 +21,7 @@ web() {
 		--workers "${WEB_CONCURRENCY:-2}" \
 		--access-logfile - \
 		--error-logfile - \
+		--logger-class subscriptions.logging.RedactingGunicornLogger \
 		--no-control-socket
 }
 

@@ -1,0 +1,52 @@
+"""Keep link tokens out of logs.
+
+Every manage, unsubscribe, reconfirm and confirmation link carries its token in the
+path, and the manage and unsubscribe tokens never expire: a log line holding one is a
+working key to that person's subscriptions. Request paths reach the logs from Django
+("Not Found: /manage/<token>/") and from gunicorn's access log, so both go through
+`redact_tokens`, which keeps the route and drops the token.
+"""
+
+import logging
+import re
+from typing import Any
+
+from gunicorn.glogging import Logger
+
+# The segment after these prefixes is a token (see subscriptions/urls.py).
+TOKEN_PREFIXES = ("u", "manage", "confirm", "email-change", "reconfirm")
+REDACTED = "…"
+_PREFIX = "|".join(re.escape(prefix) for prefix in TOKEN_PREFIXES)
+_TOKEN_IN_PATH = re.compile(rf"(/(?:{_PREFIX})/)[^/\s?#\"'<>]+")
+
+
+def redact_tokens(text: str) -> str:
+    return _TOKEN_IN_PATH.sub(rf"\g<1>{REDACTED}", text)
+
+
+class RedactTokens(logging.Filter):
+    """Rewrites each record's message with its tokens removed; the record is always kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # Formatting first catches a token however it arrives: in msg, in args, or in an
+        # object whose str() is a URL.
+        message = record.getMessage()
+        redacted = redact_tokens(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+class RedactingGunicornLogger(Logger):
+    """gunicorn's logger with tokens removed from access lines (path, request line,
+    referer, any header or environ atom) and from its error log."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        # setup runs again on a config reload; one filter is enough.
+        if not any(isinstance(f, RedactTokens) for f in self.error_log.filters):
+            self.error_log.addFilter(RedactTokens())
+
+    def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict[str, Any]:
+        atoms = super().atoms(resp, req, environ, request_time)
+        return {key: redact_tokens(value) if isinstance(value, str) else value for key, value in atoms.items()}

@@ -1,0 +1,76 @@
+"""No link token reaches a log: not from Django's request logging, not from gunicorn's access log."""
+
+import datetime
+import logging
+from types import SimpleNamespace
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from gunicorn.config import Config
+
+from subscriptions.logging import RedactingGunicornLogger, RedactTokens, redact_tokens
+from subscriptions.models import Subscriber
+from subscriptions.tokens import LinkPurpose, make_link_token
+from tests.factories import SubscriberFactory
+
+TOKEN = "41.Zm9vYmFyYmF6cXV4cXV1eA"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [f"/u/{TOKEN}/", f"/manage/{TOKEN}/download/", f"/confirm/{TOKEN}/", f"/email-change/{TOKEN}/",
+     f"/reconfirm/{TOKEN}/?utm=x"],
+)  # fmt: skip
+def test_every_token_route_keeps_its_route_and_loses_its_token(path):
+    redacted = redact_tokens(f"GET https://tidings.example.org{path} HTTP/1.1")
+    assert TOKEN not in redacted
+    assert "/…/" in redacted
+
+
+def test_paths_without_tokens_are_left_alone():
+    line = "GET /c/police/manage/ HTTP/1.1 /admin/subscriptions/mailing/3/change/"
+    assert redact_tokens(line) == line
+
+
+@pytest.mark.django_db
+def test_a_404_on_a_manage_link_logs_no_token(caplog):
+    person = SubscriberFactory(status=Subscriber.Status.UNSUBSCRIBED)
+    token = make_link_token(purpose=LinkPurpose.MANAGE, subscriber=person)
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        Client().get(reverse("manage", args=[token]))
+    assert "/manage/…/" in caplog.text
+    assert token not in caplog.text
+
+
+def test_the_console_handler_redacts_whatever_logger_writes_the_path():
+    console = next(h for h in logging.getLogger().handlers if any(isinstance(f, RedactTokens) for f in h.filters))
+    record = logging.LogRecord("elsewhere", logging.INFO, __file__, 1, "visited %s", (f"/u/{TOKEN}/",), None)
+    assert console.filter(record)
+    assert TOKEN not in console.format(record)
+
+
+def test_gunicorns_access_line_has_no_token():
+    logger = RedactingGunicornLogger(Config())
+    environ = {
+        "REQUEST_METHOD": "GET", "RAW_URI": f"/manage/{TOKEN}/", "PATH_INFO": f"/manage/{TOKEN}/",
+        "QUERY_STRING": "", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "10.0.0.1",
+        "HTTP_REFERER": f"https://tidings.example.org/u/{TOKEN}/",
+    }  # fmt: skip
+    response = SimpleNamespace(status="404 Not Found", sent=10, headers=[])
+    request = SimpleNamespace(headers=[("REFERER", f"https://tidings.example.org/u/{TOKEN}/")])
+    atoms = logger.atoms(response, request, environ, datetime.timedelta(milliseconds=5))
+    assert atoms["r"] == "GET /manage/…/ HTTP/1.1"
+    assert TOKEN not in repr(atoms)
+
+
+def test_gunicorns_error_log_has_no_token(caplog):
+    logger = RedactingGunicornLogger(Config())
+    logger.error_log.propagate = True
+    try:
+        with caplog.at_level(logging.ERROR, logger="gunicorn.error"):
+            logger.error("Error handling request %s", f"/reconfirm/{TOKEN}/")
+    finally:
+        logger.error_log.propagate = False
+    assert "/reconfirm/…/" in caplog.text
+    assert TOKEN not in caplog.text
