@@ -192,6 +192,13 @@ def email_change_confirm(*, subscriber_id: int, event_id: int) -> EmailChangeOut
     return EmailChangeOutcome.CHANGED
 
 
+def email_change_in_force(*, subscriber: Subscriber, request_id: int) -> bool:
+    """True when the subscriber's current address is the one this request asked for,
+    i.e. no later change has been confirmed since."""
+    latest = subscriber.consent_events.filter(details__change=EMAIL_CHANGED).order_by("-pk").first()
+    return latest is not None and latest.details.get("request_id") == request_id
+
+
 def _free_for(subscriber: Subscriber, new_email: str) -> bool:
     """True when no one else in the campaign holds the address. An unconfirmed
     sign-up for it is dropped: the inbox owner has just confirmed this instead."""

@@ -119,7 +119,13 @@ def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
     context = {"campaign": subscriber.campaign, "outcome": str(outcome)}
     if outcome == preferences.EmailChangeOutcome.TAKEN:
         return render(request, "subscriptions/manage/email_taken.html", context, status=409)
-    return render(request, "subscriptions/manage/email_changed.html", {**context, "manage_url": manage_url(subscriber)})
+    # The manage link is the person's key: only the inbox whose change is in force may
+    # have it. A replayed link (ALREADY) may come from an address since changed away.
+    if outcome == preferences.EmailChangeOutcome.CHANGED and preferences.email_change_in_force(
+        subscriber=subscriber, request_id=claim.event_id
+    ):
+        context["manage_url"] = manage_url(subscriber)
+    return render(request, "subscriptions/manage/email_changed.html", context)
 
 
 @never_cache
