@@ -63,6 +63,9 @@ def pending_signups_expire(*, now: datetime.datetime | None = None) -> int:
     return expired
 
 
+_recent_requests = ConsentEvent.objects.filter(subscriber_id=OuterRef("pk"), kind=ConsentEvent.Kind.REQUESTED)
+
+
 def _expire_batch(*, campaign_id: int, cutoff: datetime.datetime, now: datetime.datetime) -> int:
     with transaction.atomic():
         # Locking the rows re-checks the filter against a concurrent confirmation, and
@@ -74,6 +77,9 @@ def _expire_batch(*, campaign_id: int, cutoff: datetime.datetime, now: datetime.
                 legal_hold=False,
                 created_at__lt=cutoff,
             )
+            # A sign-up sent again mails a fresh link valid for the full expiry: the
+            # clock runs from the newest request, not the first.
+            .exclude(Exists(_recent_requests.filter(created_at__gte=cutoff)))
             .select_for_update(skip_locked=True)
             .order_by("pk")
             .values_list("pk", flat=True)[:EXPIRY_BATCH_SIZE]

@@ -52,6 +52,17 @@ def test_it_keeps_a_sign_up_still_within_the_expiry():
     assert ConsentEvent.objects.filter(subscriber_id=subscriber.pk).count() == 1
 
 
+def test_the_expiry_runs_from_the_newest_request_not_the_first():
+    subscriber = pending_signup()
+    with time_machine.travel(days_later(6.9), tick=False):
+        ConsentEvent.objects.create(
+            subscriber=subscriber, kind=ConsentEvent.Kind.REQUESTED, source=ConsentEvent.Source.PAGE
+        )
+    assert pending_signups_expire(now=days_later(7.1)) == 0
+    assert Subscriber.objects.filter(pk=subscriber.pk).exists()
+    assert pending_signups_expire(now=days_later(14)) == 1
+
+
 def test_it_uses_each_campaigns_own_expiry():
     quick = pending_signup(campaign=CampaignFactory(pending_expiry_days=1))
     patient = pending_signup(campaign=CampaignFactory(pending_expiry_days=7))
