@@ -19,7 +19,9 @@ processed, until the restriction lifts.
 import datetime
 from dataclasses import dataclass
 from enum import StrEnum
+from smtplib import SMTPRecipientsRefused
 
+from anymail.exceptions import AnymailRecipientsRefused
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -137,7 +139,14 @@ def reconfirmation_send(*, subscriber_id: int, reminder: bool, now: datetime.dat
             subscriber.reconfirm_reminded_at = now
         else:
             subscriber.reconfirm_requested_at = now
-        _message(subscriber, reminder).send()
+        try:
+            _message(subscriber, reminder).send()
+        except (AnymailRecipientsRefused, SMTPRecipientsRefused):
+            # The address will never take it. Recording the request anyway starts the
+            # grace clock, so the person lapses and is erased instead of being asked
+            # (and kept) for ever.
+            subscriber.save(update_fields=["reconfirm_reminded_at" if reminder else "reconfirm_requested_at"])
+            return False
         subscriber.save(update_fields=["reconfirm_reminded_at" if reminder else "reconfirm_requested_at"])
     return True
 

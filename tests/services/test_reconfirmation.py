@@ -1,8 +1,11 @@
 """Reconfirmation: ask once, remind once, lapse and erase the silent, renew those who answer."""
 
 import datetime
+from smtplib import SMTPRecipientsRefused
+from unittest import mock
 
 import pytest
+from anymail.exceptions import AnymailRecipientsRefused
 from django.core import mail
 
 from subscriptions.models import ConsentEvent, DailyStat, Subscriber, Suppression
@@ -126,6 +129,19 @@ class TestLapse:
         assert Suppression.objects.get(campaign=campaign).reason == Suppression.Reason.LAPSED
         assert stat(campaign, "lapses") == 1
         assert stat(campaign, "erasures", "lapsed") == 1
+
+    @pytest.mark.parametrize(
+        "refusal",
+        [AnymailRecipientsRefused("refused"), SMTPRecipientsRefused({EMAIL: (550, b"no such user")})],
+    )
+    def test_someone_whose_address_refuses_the_request_still_lapses(self, campaign, person, time_machine, refusal):
+        with mock.patch("subscriptions.services.reconfirmation.build_email") as build:
+            build.return_value.send.side_effect = refusal
+            sweep(ASKED, time_machine)
+        person.refresh_from_db()
+        assert person.reconfirm_requested_at == ASKED
+        assert sweep(days_after_asking(30), time_machine).lapsed == 1
+        assert_nothing_left(EMAIL, NAME)
 
     def test_someone_on_legal_hold_lapses_but_is_kept_until_the_hold_lifts(self, person, time_machine):
         Subscriber.objects.filter(pk=person.pk).update(legal_hold=True, legal_hold_reason="Audit")
