@@ -42,7 +42,13 @@ def envelope_address(address: str) -> str:
     return ascii_address
 
 
+class UnsafeHeader(ValueError):
+    """A header value with a line break, which would end the header and start another."""
+
+
 def _header(name: str, value: str) -> bytes:
+    if "\r" in value or "\n" in value:
+        raise UnsafeHeader(f"the {name} header contains a line break")
     if value.isascii():
         return f"{name}: {value}".encode("ascii") + CRLF
     encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")

@@ -2,7 +2,14 @@ from email import message_from_bytes, policy
 
 import pytest
 
-from subscriptions.bulk_mime import MimeTemplate, Recipient, UnsendableAddress, dot_stuff, envelope_address
+from subscriptions.bulk_mime import (
+    MimeTemplate,
+    Recipient,
+    UnsafeHeader,
+    UnsendableAddress,
+    dot_stuff,
+    envelope_address,
+)
 from subscriptions.models import Mailing
 from subscriptions.services.compose import Personal, mailing_compile
 from tests.factories import CampaignFactory, TopicFactory
@@ -92,3 +99,11 @@ def test_an_international_domain_is_sent_as_punycode():
 
 def test_dot_stuffing_doubles_a_leading_dot():
     assert dot_stuff(b"a\r\n.b\r\n..c\r\n") == b"a\r\n..b\r\n...c\r\n"
+
+
+@pytest.mark.parametrize("sender_name", ["Police\r\nBcc: everyone@example.net", "Police\nX-Injected: yes"])
+def test_a_line_break_in_a_header_value_is_refused_not_sent(sender_name):
+    campaign = CampaignFactory(sender_name=sender_name)
+    mailing = Mailing.objects.create(campaign=campaign, subject="Hello", body="Hi")
+    with pytest.raises(UnsafeHeader):
+        MimeTemplate(compiled=mailing_compile(mailing=mailing), campaign=campaign)

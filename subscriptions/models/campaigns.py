@@ -8,6 +8,11 @@ from django.db.models import Q
 
 HEX_COLOUR_PATTERN = r"^#[0-9a-fA-F]{6}$"
 hex_colour = RegexValidator(HEX_COLOUR_PATTERN, "Enter a colour as #RRGGBB.")
+# These fields go into email headers (From, Reply-To, List-Unsubscribe): a line break
+# in one would let whoever edits the campaign write headers of their own.
+no_control_characters = RegexValidator(
+    r"[\x00-\x1f\x7f]", "Use no line breaks, tabs or other control characters.", inverse_match=True
+)
 BRAND_COLOUR_DEFAULT = "#1d70b8"
 TEXT_WHITE = "#ffffff"
 TEXT_BLACK = "#000000"
@@ -32,7 +37,7 @@ class Campaign(models.Model):
         INDIVIDUAL = "individual", "Individual: per-person engagement"
 
     slug = models.SlugField(max_length=60, unique=True)
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=120, validators=[no_control_characters])
     description = models.TextField(blank=True)
     brand_colour = models.CharField(max_length=7, default=BRAND_COLOUR_DEFAULT, validators=[hex_colour])
 
@@ -41,12 +46,12 @@ class Campaign(models.Model):
     contact_email = models.EmailField(blank=True)
     dpo_email = models.EmailField(blank=True)
 
-    sender_name = models.CharField(max_length=120)
-    sender_email = models.EmailField()
+    sender_name = models.CharField(max_length=120, validators=[no_control_characters])
+    sender_email = models.EmailField(validators=[no_control_characters])
     inbound_unsubscribe = models.BooleanField(
         default=False, help_text="Accept 'unsubscribe me' emails sent to the inbound address."
     )
-    inbound_address = models.EmailField(blank=True)
+    inbound_address = models.EmailField(blank=True, validators=[no_control_characters])
 
     starts_on = models.DateField(null=True, blank=True)
     ends_on = models.DateField(

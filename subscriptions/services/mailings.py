@@ -43,6 +43,8 @@ def mailing_problems(*, mailing: Mailing, topics: Iterable[Topic] | None = None)
         problems.append(f"The campaign “{campaign.name}” has ended: nothing more can be sent to its subscribers.")
     if not mailing.subject.strip():
         problems.append("The subject is empty.")
+    if "\r" in mailing.subject or "\n" in mailing.subject:
+        problems.append("The subject has a line break: it must be one line.")
     problems += body_problems(mailing.body)
     if topics is None:
         topics = mailing.topics.all() if mailing.pk else []

@@ -39,6 +39,10 @@ def test_a_mailing_without_an_audience_is_refused(campaign):
     assert "at least one topic" in refusal(draft, campaign=campaign, topics=[])
 
 
+def test_a_subject_with_a_line_break_is_refused(campaign, topics):
+    assert "line break" in refusal(draft, campaign=campaign, topics=topics, subject="Hi\r\nBcc: x@example.net")
+
+
 def test_a_service_notice_needs_no_topics(campaign):
     assert draft(campaign, [], kind=Mailing.Kind.SERVICE_NOTICE).pk
 
