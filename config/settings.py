@@ -42,6 +42,16 @@ if PRODUCTION and not ALLOWED_HOSTS:
 
 # Absolute base of every link in an email (confirmation, manage, unsubscribe).
 SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000", schemes=("http", "https"), required=PRODUCTION).rstrip("/")
+# Those links carry manage and unsubscribe tokens that never expire: over plain HTTP any
+# network on the way could read them. SECURE_COOKIES=false, the switch for trying a
+# production build over HTTP on your own machine, is the one way round it.
+if PRODUCTION and not SITE_URL.startswith("https://") and env_bool("SECURE_COOKIES", default=True):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "Environment variable SITE_URL must start with https:// in production: its links carry tokens "
+        "that never expire. (To try a production build over plain HTTP locally, set SECURE_COOKIES=false.)"
+    )
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -73,6 +73,17 @@ def test_a_malformed_variable_stops_start_up_naming_it(name, value):
     assert name in result.stderr
 
 
+def test_production_refuses_a_site_url_without_https():
+    result = _start({**PRODUCTION, "SITE_URL": "http://example.org"})
+    assert result.returncode != 0
+    assert "SITE_URL must start with https://" in result.stderr
+
+
+def test_a_local_production_build_over_http_says_so_with_secure_cookies_off():
+    result = _start({**PRODUCTION, "SITE_URL": "http://127.0.0.1:8000", "SECURE_COOKIES": "false"})
+    assert result.returncode == 0, result.stderr
+
+
 def test_the_demo_needs_nothing_but_debug(tmp_path):
     result = _start({"DEBUG": "true", "VAR_DIR": str(tmp_path)})
     assert result.returncode == 0, result.stderr
