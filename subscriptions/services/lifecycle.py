@@ -6,9 +6,10 @@ sending stop at once), cancels its live mailings, erases every subscriber in
 batches that commit on their own, keeps the aggregate counts, and marks the
 campaign erased. People on legal hold are withdrawn and kept until the hold lifts.
 
-Unlike a withdrawal, campaign end leaves no suppression entries: an ended campaign
-takes no sign-ups and sends nothing, so a list of address hashes would protect
-nobody and only keep pseudonymous data past the end the privacy notice promises.
+Unlike a withdrawal, campaign end leaves no suppression entries, and deletes those
+earlier withdrawals left: an ended campaign takes no sign-ups and sends nothing, so
+a list of address hashes would protect nobody and only keep pseudonymous data past
+the end the privacy notice promises.
 (Leaving them out also halves the time a million-person purge takes.)
 
 A PostgreSQL advisory lock keyed by the campaign keeps two runs from interleaving,
@@ -27,7 +28,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import dateformat, timezone
 
-from subscriptions.models import AuditEvent, Campaign, Mailing, Subscriber
+from subscriptions.models import AuditEvent, Campaign, Mailing, Subscriber, Suppression
 from subscriptions.services import mailings, retention
 from subscriptions.services.withdrawal import WithdrawalReason
 
@@ -95,6 +96,10 @@ def campaign_end(*, campaign_id: int, today: datetime.date | None = None) -> Cam
         # left for the next run, and the campaign stays merely ended until then.
         complete = not Subscriber.objects.filter(campaign_id=campaign_id, legal_hold=False).exists()
         if complete:
+            # Entries left by withdrawals before the end go too: no address hash
+            # outlives the campaign. (Those of people still held go when they do.)
+            held = Subscriber.objects.filter(campaign_id=campaign_id).values("email_hmac")
+            Suppression.objects.filter(campaign_id=campaign_id).exclude(email_hmac__in=held).delete()
             Campaign.objects.filter(pk=campaign_id).update(status=Campaign.Status.ERASED)
     return CampaignEnd(campaign_id, erasure.erased, erasure.held, cancelled, complete=complete)
 

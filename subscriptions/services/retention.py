@@ -272,8 +272,13 @@ def withdrawn_erase(*, now: datetime.datetime | None = None) -> int:
     `held_erasures_complete`.
     """
     now = now or timezone.now()
+    # An ended campaign's people are erased by campaign end, which leaves no suppression.
     withdrawn = Subscriber.objects.filter(
-        status__in=_WITHDRAWN, legal_hold=False, erasure_due_at__isnull=True, withdrawn_at__isnull=False
+        campaign__status=Campaign.Status.ACTIVE,
+        status__in=_WITHDRAWN,
+        legal_hold=False,
+        erasure_due_at__isnull=True,
+        withdrawn_at__isnull=False,
     )
     recorded = ConsentEvent.objects.filter(subscriber_id=OuterRef("pk"), kind=ConsentEvent.Kind.WITHDRAWN)
     groups: list[tuple[WithdrawalReason, QuerySet[Subscriber]]] = []

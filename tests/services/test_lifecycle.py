@@ -11,13 +11,14 @@ from django.test.utils import CaptureQueriesContext
 from subscriptions.models import (
     AuditEvent,
     Campaign,
+    ConsentEvent,
     DailyStat,
     Delivery,
     Mailing,
     Subscriber,
     Suppression,
 )
-from subscriptions.services import lifecycle, retention, sending
+from subscriptions.services import lifecycle, retention, sending, withdrawal
 from subscriptions.services.signup import CampaignClosed, signup_request
 from subscriptions.services.stats import stat_increment
 from tests.factories import CampaignFactory, SignupFormFactory, StaffUserFactory, TopicFactory
@@ -83,6 +84,20 @@ class TestCampaignEnd:
 
         assert not Suppression.objects.filter(campaign=campaign).exists()
         assert not Subscriber.objects.filter(pk=pending.pk).exists()
+
+    def test_it_deletes_the_suppressions_earlier_withdrawals_left(self, campaign, people):
+        left = people[0]
+        reason = withdrawal.WithdrawalReason.ONE_CLICK
+        withdrawal.subscriber_withdraw(subscriber_id=left.pk, reason=reason, source=ConsentEvent.Source.EMAIL)
+        withdrawal.subscriber_erase(subscriber_id=left.pk, reason=reason)
+        assert Suppression.objects.filter(campaign=campaign).exists()
+        other = CampaignFactory()
+        Suppression.objects.create(campaign=other, email_hmac="f" * 64, reason=Suppression.Reason.WITHDRAWN)
+
+        lifecycle.campaign_end(campaign_id=campaign.pk, today=DAY_AFTER)
+
+        assert not Suppression.objects.filter(campaign=campaign).exists()
+        assert Suppression.objects.filter(campaign=other).exists()
 
     def test_it_does_nothing_on_the_last_day_itself(self, campaign, people):
         result = lifecycle.campaign_end(campaign_id=campaign.pk, today=LAST_DAY)
