@@ -81,8 +81,8 @@ def sweep_deliveries() -> dict[str, int]:
     retry_backoff=True,
     max_retries=5,
 )
-def send_manage_link(subscriber_id: int) -> None:
-    preference_emails.manage_link_send(subscriber_id=subscriber_id)
+def send_manage_link(campaign_id: int, hashed_email: str) -> None:
+    preference_emails.manage_link_send(campaign_id=campaign_id, hashed_email=hashed_email)
 
 
 @shared_task(

@@ -13,8 +13,14 @@ from subscriptions.tokens import ConfirmPurpose, make_confirm_token
 EMAIL_CHANGE_VALID_DAYS = 2
 
 
-def manage_link_send(*, subscriber_id: int) -> bool:
-    subscriber = Subscriber.objects.select_related("campaign").filter(pk=subscriber_id).first()
+def manage_link_send(*, campaign_id: int, hashed_email: str) -> bool:
+    """Mail the manage link to the subscriber with this address hash, if there is one
+    still active; otherwise do nothing (the request that queued this cannot tell)."""
+    subscriber = (
+        Subscriber.objects.select_related("campaign")
+        .filter(campaign_id=campaign_id, email_hmac=hashed_email, status=Subscriber.Status.ACTIVE)
+        .first()
+    )
     if subscriber is None or not subscriber.is_active:
         return False
     context = {"subscriber": subscriber, "manage_url": manage_url(subscriber)}

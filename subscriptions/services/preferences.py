@@ -213,21 +213,18 @@ def _free_for(subscriber: Subscriber, new_email: str) -> bool:
 
 
 def manage_link_request(*, campaign: Campaign, email: str, client_ip: str | None = None) -> None:
-    """Mail the manage link to an address if it is subscribed; otherwise do nothing.
+    """Queue the manage link for an address; the task mails it only if it is subscribed.
 
-    The caller shows the same page either way. Every request passes the sign-up
-    limits (per client, per address, one email per window) whether or not the
-    address is known, so a refusal (abuse.RateLimited) tells nothing either.
+    The caller shows the same page either way. The request does the same work whether
+    or not the address is known (the same limits, the same task queued), so neither
+    the page nor its timing tells. Every request passes the sign-up limits (per
+    client, per address, one email per window); a refusal (abuse.RateLimited) tells
+    nothing either. The task gets the keyed hash, never the address.
     """
     email = normalise_email(email)
     abuse.claim_confirmation_email(campaign_id=campaign.pk, email=email, ip=client_ip)
-    subscriber = Subscriber.objects.filter(
-        campaign=campaign, email__iexact=email, status=Subscriber.Status.ACTIVE
-    ).first()
-    if subscriber is None:
-        return
-    subscriber_pk = subscriber.pk
-    transaction.on_commit(lambda: _queue_manage_link(subscriber_pk))
+    campaign_pk, hashed = campaign.pk, email_hmac(email)
+    transaction.on_commit(lambda: _queue_manage_link(campaign_pk, hashed))
 
 
 def data_erasure_request(*, subscriber_id: int) -> bool:
@@ -251,7 +248,7 @@ def _queue_email_changed_notice(event_id: int) -> None:
     send_email_changed_notice.delay(event_id)
 
 
-def _queue_manage_link(subscriber_id: int) -> None:
+def _queue_manage_link(campaign_id: int, hashed_email: str) -> None:
     from subscriptions.tasks import send_manage_link
 
-    send_manage_link.delay(subscriber_id)
+    send_manage_link.delay(campaign_id, hashed_email)

@@ -1,4 +1,5 @@
 import re
+from unittest import mock
 
 import pytest
 from django.core import mail
@@ -251,6 +252,14 @@ class TestManageLinkRequest:
             with pytest.raises(abuse.RateLimited):
                 run(preferences.manage_link_request, campaign=campaign, email=address, client_ip="192.0.2.1")
         assert len(mailoutbox) == 1
+
+    def test_known_and_unknown_addresses_queue_the_same_task_without_the_address(self, person, campaign, run):
+        with mock.patch("subscriptions.tasks.send_manage_link.delay") as delay:
+            run(preferences.manage_link_request, campaign=campaign, email=EMAIL)
+            run(preferences.manage_link_request, campaign=campaign, email="nobody@example.com")
+        (known, _), (unknown, _) = delay.call_args_list
+        assert known == (campaign.pk, email_hmac(EMAIL))
+        assert unknown == (campaign.pk, email_hmac("nobody@example.com"))
 
     def test_an_unsubscribed_address_gets_nothing(self, person, campaign, run, mailoutbox):
         Subscriber.objects.filter(pk=person.pk).update(status="unsubscribed")
