@@ -374,10 +374,14 @@ def held_erasures_complete() -> int:
 
 
 def retention_sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
-    """The daily sweep: old delivery rows, the retention limit, erasures a hold delayed."""
+    """The daily sweep: old delivery rows, the retention limit, erasures a hold delayed,
+    and (again, should the quarter-hourly runs have stopped) missed erasures and stale
+    email-change addresses."""
     now = now or timezone.now()
     return {
         "deliveries_pruned": deliveries_prune(now=now),
         "retention_limit_erased": retention_limit_erase(now=now),
         "held_erasures_completed": held_erasures_complete(),
+        "withdrawn_erased": withdrawn_erase(now=now),
+        "email_change_addresses_forgotten": email_change_addresses_forget(now=now),
     }

@@ -87,3 +87,9 @@ def test_a_notice_that_keeps_failing_forgets_the_old_address_after_the_last_atte
             task.apply(args=[event.pk], retries=task.max_retries, throw=True)
     event.refresh_from_db()
     assert "notify" not in event.details
+
+
+def test_the_daily_retention_sweep_forgets_them_too():
+    stale = change_requested(new_email="stranger@example.net", days_old=3)
+    assert retention.retention_sweep()["email_change_addresses_forgotten"] == 1
+    assert not ConsentEvent.objects.filter(pk=stale.pk, details__has_key="new_email").exists()

@@ -77,3 +77,9 @@ def test_a_refused_inbound_acknowledgement_still_erases():
         with pytest.raises(AnymailRecipientsRefused):
             tasks.acknowledge_inbound_unsubscribe.delay(person.pk)
     assert not Subscriber.objects.filter(pk=person.pk).exists()
+
+
+def test_the_daily_retention_sweep_runs_it_too():
+    person = withdrawn_without_erasure()
+    assert retention.retention_sweep()["withdrawn_erased"] == 1
+    assert not Subscriber.objects.filter(pk=person.pk).exists()
