@@ -68,8 +68,10 @@ def signup_request(
             campaign=campaign, email=email, first_name=first_name, attributes=attributes
         )
         variant = _variant(subscriber, topics)
-        if not created and not subscriber.is_active:
+        if not created and subscriber.status == Subscriber.Status.PENDING and not subscriber.legal_hold:
             # Unconfirmed details may be replaced by anyone; they only matter once confirmed.
+            # Anyone else's details (active, withdrawn awaiting erasure, held) change only
+            # when the inbox confirms: confirmation applies what this request carries.
             subscriber.first_name, subscriber.attributes = first_name, attributes
             subscriber.save(update_fields=["first_name", "attributes"])
         event = ConsentEvent.objects.create(

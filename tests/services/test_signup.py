@@ -99,6 +99,36 @@ class TestRequest:
         assert "Confirm changes" in last_mail_to("known@example.com").subject
 
 
+    @pytest.mark.parametrize(
+        ("status", "legal_hold"),
+        [
+            (Subscriber.Status.UNSUBSCRIBED, False),
+            (Subscriber.Status.LAPSED, False),
+            (Subscriber.Status.PENDING, True),
+        ],
+    )
+    def test_a_withdrawn_or_held_record_keeps_its_details_until_confirmed(self, signup_form, status, legal_hold):
+        subscriber = SubscriberFactory(
+            campaign=signup_form.campaign,
+            email="kept@example.com",
+            first_name="Kim",
+            attributes={"region": "North"},
+            status=status,
+            legal_hold=legal_hold,
+        )
+        _request(signup_form, email="kept@example.com", first_name="Mallory", attributes={"region": "South"})
+        subscriber.refresh_from_db()
+        assert (subscriber.first_name, subscriber.attributes) == ("Kim", {"region": "North"})
+        assert ConsentEvent.objects.filter(subscriber=subscriber, kind=ConsentEvent.Kind.REQUESTED).exists()
+
+    def test_a_pending_record_takes_the_newest_unconfirmed_details(self, signup_form):
+        SubscriberFactory(
+            campaign=signup_form.campaign, email="again@example.com", first_name="Kim", status=Subscriber.Status.PENDING
+        )
+        _request(signup_form, email="again@example.com", first_name="Kit")
+        assert Subscriber.objects.get(email="again@example.com").first_name == "Kit"
+
+
 @pytest.mark.django_db
 class TestConfirm:
     def test_it_activates_and_subscribes_to_the_chosen_topics(self, signup_form, django_capture_on_commit_callbacks):
