@@ -34,7 +34,16 @@ class RedactTokens(logging.Filter):
         redacted = redact_tokens(message)
         if redacted != message:
             record.msg, record.args = redacted, ()
+        # A traceback can quote a path too (an exception's message, a URL in a frame).
+        # Formatters reuse exc_text when it is set, so set it, redacted, here.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact_tokens(_TRACEBACKS.formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = redact_tokens(record.exc_text)
         return True
+
+
+_TRACEBACKS = logging.Formatter()
 
 
 class RedactingGunicornLogger(Logger):

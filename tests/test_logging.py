@@ -2,6 +2,7 @@
 
 import datetime
 import logging
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -48,6 +49,18 @@ def test_the_console_handler_redacts_whatever_logger_writes_the_path():
     record = logging.LogRecord("elsewhere", logging.INFO, __file__, 1, "visited %s", (f"/u/{TOKEN}/",), None)
     assert console.filter(record)
     assert TOKEN not in console.format(record)
+
+
+def test_a_traceback_quoting_a_link_is_redacted_too():
+    console = next(h for h in logging.getLogger().handlers if any(isinstance(f, RedactTokens) for f in h.filters))
+    try:
+        raise ValueError(f"could not resolve /manage/{TOKEN}/")
+    except ValueError:
+        record = logging.LogRecord("elsewhere", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    assert console.filter(record)
+    formatted = console.format(record)
+    assert "ValueError: could not resolve /manage/…/" in formatted
+    assert TOKEN not in formatted
 
 
 def test_gunicorns_access_line_has_no_token():
