@@ -127,14 +127,19 @@ def _transition(delivery: Delivery, kind: DeliveryEvent) -> dict[str, int]:
     """Change the delivery as the event proves, returning the counter changes it implies."""
     counters: dict[str, int] = {}
     status, outcome = delivery.status, delivery.error
-    if kind == DeliveryEvent.FAILED:
-        if status == Delivery.Status.UNKNOWN:
-            counters = {"unknown_count": -1, "failed_count": 1}
+    # An event can overtake the worker: the ESP may report on a message before the
+    # batch that sent it is marked. Such a delivery is still `sending`; the event
+    # settles it here, and the worker's mark, which only touches `sending` rows, then
+    # leaves it (and its counts) alone.
+    undecided = {Delivery.Status.UNKNOWN: {"unknown_count": -1}, Delivery.Status.SENDING: {}}
+    if status in undecided:
+        if kind == DeliveryEvent.FAILED:
+            counters = {**undecided[status], "failed_count": 1}
             status, outcome = Delivery.Status.FAILED, "failed at the ESP"
-    elif status == Delivery.Status.UNKNOWN:
-        # Any news from the ESP about an unknown delivery proves it was sent.
-        counters = {"unknown_count": -1, "sent_count": 1}
-        status, outcome = Delivery.Status.SENT, ""
+        else:
+            # Any other news from the ESP about a delivery proves it was sent.
+            counters = {**undecided[status], "sent_count": 1}
+            status, outcome = Delivery.Status.SENT, ""
     if kind == DeliveryEvent.BOUNCED and outcome != "bounced" and status == Delivery.Status.SENT:
         counters["bounced_count"] = 1
         outcome = "bounced"

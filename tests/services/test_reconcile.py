@@ -52,6 +52,23 @@ def test_a_failure_reported_by_the_esp_fails_an_unknown_delivery(delivery):
     assert counts(delivery) == (0, 0, 1, 0, 0)
 
 
+@pytest.mark.parametrize(("event", "expected"), [("bounced", (1, 0, 0, 1, 0)), ("failed", (0, 0, 1, 0, 0))])
+def test_an_event_that_overtakes_the_workers_mark_settles_the_delivery_once(delivery, event, expected):
+    """The ESP reports before the batch is marked: the event counts it, and the mark then leaves it alone."""
+    Delivery.objects.filter(pk=delivery.pk).update(status="sending", esp_message_id="")
+    Mailing.objects.filter(pk=delivery.mailing_id).update(unknown_count=0)
+    delivery_reconcile(delivery_id=delivery.pk, event=event)
+    assert counts(delivery) == expected
+    marked = sending.deliveries_mark(
+        mailing_id=delivery.mailing_id,
+        campaign_id=delivery.mailing.campaign_id,
+        results={delivery.pk: sending.Result("sent", esp_message_id="esp-late")},
+    )
+    assert marked == {}
+    assert counts(delivery) == expected
+    assert Delivery.objects.get(pk=delivery.pk).status == ("sent" if event == "bounced" else "failed")
+
+
 def test_opens_and_clicks_are_counted_per_mailing_and_never_per_person(delivery):
     before = Delivery.objects.filter(pk=delivery.pk).values().get()
     Delivery.objects.filter(pk=delivery.pk).update(status="sent")
