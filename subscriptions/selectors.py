@@ -106,6 +106,14 @@ def privacy_notice_current(*, campaign: Campaign) -> PrivacyNotice | None:
     return campaign.privacy_notices.order_by("-version").first()
 
 
+def subscriber_locked(*, subscriber_id: int) -> Subscriber | None:
+    """The subscriber with their campaign, row-locked until the transaction ends; None
+    when there is no such person (any more). Call inside transaction.atomic()."""
+    return (
+        Subscriber.objects.select_for_update(of=("self",)).select_related("campaign").filter(pk=subscriber_id).first()
+    )
+
+
 def audience(*, campaign: Campaign, topic_ids: Collection[int] | None = None) -> QuerySet[Subscriber]:
     """Everyone who may be mailed or exported as part of an audience: active, not
     restricted (Art. 18), not suppressed, following any of `topic_ids` (everyone

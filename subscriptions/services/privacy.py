@@ -19,6 +19,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Max
 
+from subscriptions import selectors
 from subscriptions.addresses import normalise_email
 from subscriptions.models import AuditEvent, Campaign, ConsentEvent, Mailing, PrivacyNotice, Subscriber
 from subscriptions.services import data_export, mailings
@@ -54,9 +55,7 @@ def _audit(
 
 
 def _locked(campaign_id: int, subscriber_id: int) -> Subscriber:
-    subscriber = (
-        Subscriber.objects.select_for_update(of=("self",)).select_related("campaign").filter(pk=subscriber_id).first()
-    )
+    subscriber = selectors.subscriber_locked(subscriber_id=subscriber_id)
     if subscriber is None:
         raise ValidationError(
             f"There is no subscriber {subscriber_id}: they may already have been erased. Nothing was changed."

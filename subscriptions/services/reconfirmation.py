@@ -127,12 +127,7 @@ def reconfirmation_send(*, subscriber_id: int, reminder: bool, now: datetime.dat
     """
     now = now or timezone.now()
     with transaction.atomic():
-        subscriber = (
-            Subscriber.objects.select_for_update(of=("self",))
-            .select_related("campaign")
-            .filter(pk=subscriber_id)
-            .first()
-        )
+        subscriber = selectors.subscriber_locked(subscriber_id=subscriber_id)
         if subscriber is None or not _still_due(subscriber, reminder, now):
             return False
         if reminder:
@@ -180,12 +175,7 @@ def subscriber_reconfirm(*, subscriber_id: int, now: datetime.datetime | None = 
     """Record a "keep me subscribed": consent is renewed and the period starts again."""
     now = now or timezone.now()
     with transaction.atomic():
-        subscriber = (
-            Subscriber.objects.select_for_update(of=("self",))
-            .select_related("campaign")
-            .filter(pk=subscriber_id)
-            .first()
-        )
+        subscriber = selectors.subscriber_locked(subscriber_id=subscriber_id)
         if subscriber is None or not subscriber.is_active or not subscriber.campaign.is_active:
             return ReconfirmOutcome.GONE
         if subscriber.reconfirm_requested_at is None:

@@ -169,12 +169,7 @@ def signup_confirm(*, subscriber_id: int, event_id: int) -> Subscriber | None:
     concurrently: the row lock serialises it) records one confirmation."""
     now = timezone.now()
     with transaction.atomic():
-        subscriber = (
-            Subscriber.objects.select_for_update(of=("self",))
-            .select_related("campaign")
-            .filter(pk=subscriber_id)
-            .first()
-        )
+        subscriber = selectors.subscriber_locked(subscriber_id=subscriber_id)
         if subscriber is None or not subscriber.campaign.is_active:
             return None
         request = subscriber.consent_events.filter(pk=event_id, kind=ConsentEvent.Kind.REQUESTED).first()
