@@ -1,10 +1,17 @@
-"""Hand one person's copy of a mailing to the mail system, and say plainly how it went.
+"""Hand people's copies of a mailing to the mail system, and say plainly how each went.
 
-Two transports. SMTP writes the pre-serialised bytes from bulk_mime over the SMTP
+Three transports. SMTP writes the pre-serialised bytes from bulk_mime over the SMTP
 backend's own connection, one MAIL/RCPT/DATA exchange per person, so the per-message
-cost is a substitution and a socket write. Every other backend (django-anymail ESPs,
-the demo outbox) gets a per-person EmailMultiAlternatives built from the compiled
-content with the delivery id as anymail metadata.
+cost is a substitution and a socket write. An anymail ESP whose API batch-sends with
+per-recipient merge data gets one API call for many people (subscriptions.esp_batch).
+Every other backend (the remaining anymail ESPs, the demo outbox) gets a per-person
+EmailMultiAlternatives built from the compiled content with the delivery id as
+anymail metadata.
+
+The engine hands a transport several people at once (`send_many`); the two
+one-message-per-call transports loop (`send_each`), stopping at the first fault that
+is about the ESP rather than one address, so the engine can wait or retry before
+anyone else is tried.
 
 Failures come back as one of four faults, which decide what the sender does next:
 RateLimited (wait, then retry the same message), Transient (back off and retry, up to
@@ -16,6 +23,7 @@ import contextlib
 import email.utils
 import smtplib
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -57,20 +65,47 @@ class Outgoing:
     message_id: str
 
 
+# Per delivery id: the ESP's message id when sent, else the fault. A delivery missing
+# from the answer was not tried, and is safe to send again.
+Outcomes = dict[int, str | SendFault]
+
+
 class Transport(Protocol):
     name: str
+    # The most people one send_many call may carry; None when each is a call of its own anyway.
+    max_recipients: int | None
 
-    def send(self, item: Outgoing) -> str:
-        """Send one message; return the ESP's message id (ours, when it gives none)."""
+    def send_many(self, items: Sequence[Outgoing]) -> Outcomes:
+        """Send to these people; say per delivery how it went (see Outcomes)."""
         ...
 
     def close(self) -> None: ...
 
 
+def send_each(send: Callable[[Outgoing], str], items: Sequence[Outgoing]) -> Outcomes:
+    """One message per call, stopping after a fault that is about the ESP, not the address."""
+    outcomes: Outcomes = {}
+    for item in items:
+        try:
+            outcomes[item.recipient.delivery_id] = send(item)
+        except (Permanent, Ambiguous) as fault:
+            outcomes[item.recipient.delivery_id] = fault
+        except (RateLimited, Transient) as fault:
+            outcomes[item.recipient.delivery_id] = fault
+            break
+    return outcomes
+
+
 def transport_for(*, alias: str, template: MimeTemplate) -> Transport:
+    # Imported here: esp_batch builds on this module's faults and Outgoing.
+    from subscriptions.esp_batch import EspBatchTransport, batching_for
+
     backend = mailers[alias]
     if isinstance(backend, SmtpBackend):
         return SmtpTransport(backend=backend, template=template, name=alias)
+    batching = batching_for(backend)
+    if batching is not None:
+        return EspBatchTransport(backend=backend, template=template, name=alias, batching=batching)
     return MessageTransport(backend=backend, template=template, name=alias)
 
 
@@ -81,6 +116,8 @@ def _smtp_fault(code: int, reply: bytes | str, stage: str) -> SendFault:
 
 
 class SmtpTransport:
+    max_recipients: int | None = None
+
     def __init__(self, *, backend: SmtpBackend, template: MimeTemplate, name: str) -> None:
         self.backend = backend
         self.template = template
@@ -143,6 +180,9 @@ class SmtpTransport:
             raise _smtp_fault(code, reply, "end of DATA")
         return item.message_id.strip("<>")
 
+    def send_many(self, items: Sequence[Outgoing]) -> Outcomes:
+        return send_each(self.send, items)
+
     def close(self) -> None:
         try:
             self.backend.close()
@@ -195,6 +235,8 @@ def anymail_fault(error: AnymailError) -> SendFault:
 
 
 class MessageTransport:
+    max_recipients: int | None = None
+
     def __init__(self, *, backend: BaseEmailBackend, template: MimeTemplate, name: str) -> None:
         self.backend = backend
         self.template = template
@@ -238,6 +280,9 @@ class MessageTransport:
         if recipient is not None and recipient.status in ("rejected", "invalid"):
             raise Permanent(f"refused by the ESP ({recipient.status})")
         return str(status.message_id or item.message_id.strip("<>"))
+
+    def send_many(self, items: Sequence[Outgoing]) -> Outcomes:
+        return send_each(self.send, items)
 
     def close(self) -> None:
         if self.opened:

@@ -12,6 +12,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import takewhile
 
 from django.conf import settings
 from django.core.cache import cache
@@ -31,6 +32,7 @@ from subscriptions.services.stats import stat_increment
 from subscriptions.tokens import LinkPurpose, make_link_token_for
 from subscriptions.transports import (
     Ambiguous,
+    Outcomes,
     Outgoing,
     Permanent,
     RateLimited,
@@ -279,35 +281,16 @@ def _recipient(row: Claimed, links: dict[str, tuple[str, str]]) -> Recipient:
     return Recipient(delivery_id=row.delivery_id, address=envelope_address(row.email), personal=personal)
 
 
-def send_one(*, transport: Transport, item: Outgoing) -> Result:
-    """Send one message through every fault the ESP may raise; the caller already holds its slot."""
-    retries = 0
-    waited = 0.0
-    while True:
-        try:
-            return Result(SENT, esp_message_id=transport.send(item)[:200])
-        except RateLimited as fault:
-            wait = fault.retry_after if fault.retry_after is not None else 1.0
-            if waited + wait > settings.SEND_LEASE_SECONDS / 4:
-                # Not sent, so safe to give back; another batch takes it up later.
-                return Result(QUEUED, error="rate limited by the ESP")
-            ratelimit_pause(mailer=transport.name, seconds=wait)
-            waited += wait
-            pause(wait)
-        except Transient as fault:
-            if retries >= settings.SEND_RETRIES:
-                return Result(FAILED, error=str(fault), esp_down=True)
-            pause(backoff_seconds(retries, base=settings.SEND_RETRY_BACKOFF_SECONDS))
-            retries += 1
-        except Permanent as fault:
-            return Result(FAILED, error=str(fault))
-        except Ambiguous as fault:
-            return Result(UNKNOWN, error=str(fault))
-
-
 def batch_send(*, claimed: list[Claimed], transport: Transport, template: MimeTemplate) -> BatchOutcome:
+    """Send a claimed batch through every fault the ESP may raise, one slot per person.
+
+    Each call carries as many people as the transport takes and the bucket granted.
+    Whatever a call leaves unfinished (rate limited, transient, not tried) stays at the
+    front with its slot and goes again: a 429 waits as told, a transient fault backs off,
+    up to SEND_RETRIES, and then fails the people it concerns.
+    """
     outcome = BatchOutcome()
-    items: list[Outgoing] = []
+    pending: list[Outgoing] = []
     links = {name: link_pattern(name=name) for name in ("unsubscribe", "manage")}
     for row in claimed:
         if not row.eligible:
@@ -318,28 +301,83 @@ def batch_send(*, claimed: list[Claimed], transport: Transport, template: MimeTe
         except UnsendableAddress as error:
             outcome.results[row.delivery_id] = Result(FAILED, error=str(error))
             continue
-        items.append(Outgoing(recipient=recipient, message_id=template.message_id(row.delivery_id)))
+        pending.append(Outgoing(recipient=recipient, message_id=template.message_id(row.delivery_id)))
     slots = 0
     down_in_a_row = 0
-    for index, item in enumerate(items):
+    retries = 0
+    waited = 0.0
+    while pending:
         if slots == 0:
             try:
-                slots = ratelimit_take(mailer=transport.name, count=min(len(items) - index, settings.SEND_RATE_BURST))
+                slots = ratelimit_take(mailer=transport.name, count=min(len(pending), settings.SEND_RATE_BURST))
             except RateLimitTimeout:
                 outcome.stop = True
-            if outcome.stop:
-                _give_back(outcome, items[index:], "no send slot in time")
+                _give_back(outcome, pending, "no send slot in time")
                 break
-        slots -= 1
-        result = send_one(transport=transport, item=item)
-        outcome.results[item.recipient.delivery_id] = result
-        down_in_a_row = down_in_a_row + 1 if result.esp_down else 0
+        call = pending[: min(slots, transport.max_recipients or slots)]
+        outcomes = transport.send_many(call)
+        finished, faulted = _settle(call, outcomes)
+        pending = pending[len(finished) :]
+        slots -= len(finished)
+        for item, result in finished:
+            outcome.results[item.recipient.delivery_id] = result
+            down_in_a_row = 0
+        if finished:
+            retries, waited = 0, 0.0
+        if not faulted:
+            continue
+        fault = outcomes[faulted[0].recipient.delivery_id]
+        if isinstance(fault, RateLimited):
+            wait = fault.retry_after if fault.retry_after is not None else 1.0
+            if waited + wait <= settings.SEND_LEASE_SECONDS / 4:
+                ratelimit_pause(mailer=transport.name, seconds=wait)
+                waited += wait
+                pause(wait)
+                continue
+            # Not sent, so safe to give back; another batch takes it up later.
+            given_up = Result(QUEUED, error="rate limited by the ESP")
+        elif retries < settings.SEND_RETRIES:
+            pause(backoff_seconds(retries, base=settings.SEND_RETRY_BACKOFF_SECONDS))
+            retries += 1
+            continue
+        else:
+            given_up = Result(FAILED, error=str(fault), esp_down=True)
+            down_in_a_row += len(faulted)
+        for item in faulted:
+            outcome.results[item.recipient.delivery_id] = given_up
+        pending = pending[len(faulted) :]
+        slots -= len(faulted)
+        retries, waited = 0, 0.0
         if down_in_a_row >= ESP_DOWN_AFTER:
-            # The ESP is down, not this address: stop failing people and rest.
+            # The ESP is down, not these addresses: stop failing people and rest.
             outcome.stop = True
-            _give_back(outcome, items[index + 1 :], "the ESP looked down; sent again later")
+            _give_back(outcome, pending, "the ESP looked down; sent again later")
             break
     return outcome
+
+
+def _settle(call: list[Outgoing], outcomes: Outcomes) -> tuple[list[tuple[Outgoing, Result]], list[Outgoing]]:
+    """Split a call's answer: the people done with (in order), then those its ESP fault concerns.
+
+    A transport answers in order and stops at a rate-limit or transient fault, so the
+    done come first; whoever follows them unanswered was not tried.
+    """
+    finished: list[tuple[Outgoing, Result]] = []
+    for item in call:
+        answer = outcomes.get(item.recipient.delivery_id)
+        if isinstance(answer, str):
+            finished.append((item, Result(SENT, esp_message_id=answer[:200])))
+        elif isinstance(answer, Permanent):
+            finished.append((item, Result(FAILED, error=str(answer))))
+        elif isinstance(answer, Ambiguous):
+            finished.append((item, Result(UNKNOWN, error=str(answer))))
+        else:
+            break
+    rest = call[len(finished) :]
+    faulted = list(
+        takewhile(lambda item: isinstance(outcomes.get(item.recipient.delivery_id), RateLimited | Transient), rest)
+    )
+    return finished, faulted
 
 
 def _give_back(outcome: BatchOutcome, items: list[Outgoing], reason: str) -> None:

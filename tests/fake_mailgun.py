@@ -1,0 +1,117 @@
+"""Mailgun's send API on a local port, so anymail's real Mailgun backend can be driven over HTTP.
+
+Each POST is recorded as Mailgun would receive it (form fields, repeated for lists)
+and answered from a queue of scripted answers, then "queued". `Received.messages()`
+does what Mailgun does with a batch: one message per "to" address, with every
+`%recipient.KEY%` replaced, in one pass, by that address's recipient-variables.
+"""
+
+import json
+import re
+import socket
+import struct
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+_MERGE_FIELD = re.compile(r"%recipient\.([^%]+)%")
+
+
+@dataclass
+class Answer:
+    status: int = 200
+    retry_after: str | None = None
+    reset: bool = False  # read the whole request, then drop the connection without answering
+    refuse: str | None = None  # answer 400 when this address is among the recipients
+
+
+@dataclass
+class Received:
+    path: str
+    fields: dict[str, list[str]]
+
+    @property
+    def to(self) -> list[str]:
+        return self.fields["to"]
+
+    @property
+    def variables(self) -> dict[str, dict[str, str]]:
+        return json.loads(self.fields["recipient-variables"][0])
+
+    def messages(self) -> dict[str, dict[str, str]]:
+        """What each recipient gets: every field with their merge values substituted."""
+        out = {}
+        for address in self.to:
+            values = self.variables[address]
+
+            def substitute(match: re.Match[str], values: dict[str, str] = values) -> str:
+                return values.get(match.group(1), match.group(0))
+
+            out[address] = {name: _MERGE_FIELD.sub(substitute, items[0]) for name, items in self.fields.items()}
+        return out
+
+
+@dataclass
+class FakeMailgun:
+    port: int = 0
+    received: list[Received] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)
+    ids: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answer(self, *answers: Answer) -> None:
+        self.answers.extend(answers)
+
+    def _next(self, path: str, fields: dict[str, list[str]]) -> Answer:
+        with self.lock:
+            self.received.append(Received(path=path, fields=fields))
+            return self.answers.pop(0) if self.answers else Answer()
+
+
+def _handler(fake: FakeMailgun) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format, *args):
+            pass
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+            fields = parse_qs(body, keep_blank_values=True)
+            answer = fake._next(self.path, fields)
+            if answer.reset:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                return
+            status = answer.status
+            if answer.refuse is not None:
+                status = 400 if answer.refuse in fields["to"] else 200
+            if status == 200:
+                with fake.lock:
+                    fake.ids += 1
+                    payload = {"id": f"<batch{fake.ids}@mailgun.test>", "message": "Queued. Thank you."}
+            else:
+                payload = {"message": f"fake Mailgun says {status}"}
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            if answer.retry_after is not None:
+                self.send_header("Retry-After", answer.retry_after)
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
+
+
+class MailgunServer:
+    def __enter__(self) -> FakeMailgun:
+        self.fake = FakeMailgun()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.fake))
+        self.fake.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self.fake
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()

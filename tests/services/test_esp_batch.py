@@ -1,0 +1,183 @@
+"""Batch sending through anymail's real Mailgun backend, against Mailgun's API on a local port."""
+
+import html
+import time
+
+import pytest
+from anymail.backends.mailgun import EmailBackend as MailgunBackend
+from anymail.message import AnymailRecipientStatus
+from django.core.mail import mailers
+
+from subscriptions import esp_batch
+from subscriptions.bulk_mime import MimeTemplate
+from subscriptions.models import Delivery, Mailing
+from subscriptions.services import sending
+from subscriptions.services.compose import mailing_compile
+from subscriptions.services.ratelimit import ratelimit_try_take
+from subscriptions.tokens import LinkPurpose, make_link_token
+from subscriptions.transports import MessageTransport, transport_for
+from tests.fake_mailgun import Answer, MailgunServer
+from tests.mailing_fixtures import make_mailing
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def mailgun(settings):
+    with MailgunServer() as fake:
+        settings.MAILERS = {
+            "default": {
+                "BACKEND": "anymail.backends.mailgun.EmailBackend",
+                "OPTIONS": {"api_key": "key-test", "api_url": f"http://127.0.0.1:{fake.port}/v3"},
+            }
+        }
+        settings.SEND_RETRY_BACKOFF_SECONDS = 0.01
+        settings.SEND_RATE_PER_SECOND = 1000
+        settings.SEND_RATE_BURST = 1000
+        yield fake
+
+
+@pytest.fixture
+def mailing(campaign, topics, audience):
+    mailing = make_mailing(campaign, topics[:1])
+    Mailing.objects.filter(pk=mailing.pk).update(recipients_count=sending.mailing_fan_out(mailing=mailing))
+    return mailing
+
+
+def statuses(mailing):
+    return dict(Delivery.objects.filter(mailing=mailing).values_list("subscriber__email", "status"))
+
+
+def delivery_ids(mailing):
+    return dict(Delivery.objects.filter(mailing=mailing).values_list("subscriber__email", "pk"))
+
+
+def test_mailgun_batches_and_other_esps_keep_one_call_per_person(mailgun, mailing, settings):
+    template = MimeTemplate(compiled=mailing_compile(mailing=mailing), campaign=mailing.campaign)
+    assert isinstance(transport_for(alias="default", template=template), esp_batch.EspBatchTransport)
+    settings.MAILERS = {
+        "default": {"BACKEND": "anymail.backends.postmark.EmailBackend", "OPTIONS": {"server_token": "t"}}
+    }
+    assert isinstance(transport_for(alias="default", template=template), MessageTransport)
+    settings.MAILERS = {"default": {"BACKEND": "tests.fake_esp.FakeEspBackend"}}
+    assert isinstance(transport_for(alias="default", template=template), MessageTransport)
+    assert esp_batch.batching_for(mailers["default"]) is None
+
+
+def test_a_batch_is_one_post_with_each_persons_values_headers_and_delivery_id(mailgun, mailing, audience):
+    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    [post] = mailgun.received
+    assert post.path == "/v3/police.example.org/messages"
+    assert sorted(post.to) == sorted(p.email for p in audience)
+    assert post.fields["h:List-Unsubscribe-Post"] == ["List-Unsubscribe=One-Click"]
+    assert post.fields["v:delivery_id"] == ["%recipient.v:delivery_id%"]
+    # The body went once, with merge fields where people's values go.
+    assert "Person" not in post.fields["text"][0] + post.fields["html"][0]
+    assert "%recipient.tidings_unsubscribe_url%" in post.fields["html"][0]
+    ids = delivery_ids(mailing)
+    messages = post.messages()
+    message_ids = set()
+    for person in audience:
+        message = messages[person.email]
+        unsubscribe = f"/u/{make_link_token(purpose=LinkPurpose.UNSUBSCRIBE, subscriber=person)}/"
+        manage = f"/manage/{make_link_token(purpose=LinkPurpose.MANAGE, subscriber=person)}/"
+        assert message["v:delivery_id"] == str(ids[person.email])
+        assert message["h:X-Tidings-Delivery"] == str(ids[person.email])
+        assert message["h:List-Unsubscribe"].endswith(f"{unsubscribe}>")
+        assert f"Hello {person.first_name}," in message["text"]
+        assert f"Hello {person.first_name}," in message["html"]
+        for part in ("text", "html"):
+            assert unsubscribe in message[part]
+            assert manage in message[part]
+            others = [p for p in audience if p != person]
+            assert not any(
+                make_link_token(purpose=LinkPurpose.UNSUBSCRIBE, subscriber=p) in message[part] for p in others
+            )
+        message_ids.add(message["h:Message-Id"])
+    assert len(message_ids) == 5
+    assert set(Delivery.objects.filter(mailing=mailing).values_list("esp_message_id", flat=True)) == {
+        "<batch1@mailgun.test>"
+    }
+
+
+def test_a_first_name_in_merge_syntax_or_markup_is_shown_as_written(mailgun, mailing, audience):
+    name = "%recipient.tidings_unsubscribe_url% <b>Bo</b> & %recipient.v:delivery_id%"
+    audience[2].first_name = name
+    audience[2].save(update_fields=["first_name"])
+    sending.mailing_send_batches(mailing_id=mailing.pk)
+    message = mailgun.received[0].messages()[audience[2].email]
+    assert f"Hello {name}," in message["text"]
+    assert f"Hello {html.escape(name)}," in message["html"]
+    assert "<b>Bo</b>" not in message["html"]
+
+
+def test_each_call_carries_at_most_the_esps_cap_and_takes_one_slot_per_person(
+    mailgun, mailing, audience, monkeypatch, settings
+):
+    monkeypatch.setitem(esp_batch.BATCHING, "Mailgun", esp_batch.EspBatching("%recipient.{}%", max_recipients=2))
+    settings.SEND_RATE_PER_SECOND = 0.1
+    settings.SEND_RATE_BURST = 5
+    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    assert [len(post.to) for post in mailgun.received] == [2, 2, 1]
+    assert ratelimit_try_take(mailer=sending.BULK_MAILER, count=1).granted == 0
+
+
+def test_a_429_waits_as_told_then_sends_the_same_batch(mailgun, mailing, audience, redis_client):
+    mailgun.answer(Answer(status=429, retry_after="1"))
+    started = time.monotonic()
+    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    assert time.monotonic() - started >= 1.0
+    first, second = mailgun.received
+    assert sorted(first.to) == sorted(second.to) == sorted(p.email for p in audience)
+    assert float(redis_client.hget(f"tidings:ratelimit:{sending.BULK_MAILER}", "paused_until")) > 0
+
+
+def test_a_500_is_retried_then_sent(mailgun, mailing):
+    mailgun.answer(Answer(status=500))
+    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    assert len(mailgun.received) == 2
+
+
+def test_a_500_beyond_the_retry_limit_fails_everyone_in_the_call(mailgun, mailing, settings):
+    settings.SEND_RETRIES = 1
+    mailgun.answer(Answer(status=500), Answer(status=500))
+    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"failed": 5}
+    assert len(mailgun.received) == 2
+    assert all("500" in error for error in Delivery.objects.filter(mailing=mailing).values_list("error", flat=True))
+
+
+def test_a_connection_reset_after_sending_leaves_everyone_unknown_and_never_resends(mailgun, mailing):
+    mailgun.answer(Answer(reset=True))
+    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"unknown": 5}
+    sending.deliveries_sweep()
+    sending.mailing_send_batches(mailing_id=mailing.pk)
+    assert len(mailgun.received) == 1
+
+
+def test_a_call_refused_for_one_address_fails_only_that_person(mailgun, mailing, audience):
+    mailgun.answer(*[Answer(refuse=audience[3].email)] * 6)
+    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"failed": 1, "sent": 4}
+    assert statuses(mailing)[audience[3].email] == "failed"
+    # The batch, then one call per person to find whom the refusal concerned.
+    assert [len(post.to) for post in mailgun.received] == [5, 1, 1, 1, 1, 1]
+
+
+class RejectingMailgunBackend(MailgunBackend):
+    """Mailgun, answering as ESPs with per-recipient status do (Mandrill, SparkPost): one address rejected."""
+
+    rejected = ""
+
+    def parse_recipient_status(self, response, payload, message):
+        statuses = super().parse_recipient_status(response, payload, message)
+        for address, status in statuses.items():
+            if address == self.rejected:
+                statuses[address] = AnymailRecipientStatus(message_id=status.message_id, status="rejected")
+        return statuses
+
+
+def test_a_recipient_the_esp_rejects_is_failed_and_the_rest_are_sent(mailgun, mailing, audience, settings, monkeypatch):
+    settings.MAILERS["default"]["BACKEND"] = f"{__name__}.RejectingMailgunBackend"
+    monkeypatch.setattr(RejectingMailgunBackend, "rejected", audience[1].email)
+    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"failed": 1, "sent": 4}
+    assert statuses(mailing)[audience[1].email] == "failed"
+    assert len(mailgun.received) == 1
