@@ -131,7 +131,7 @@ def _transition(delivery: Delivery, kind: DeliveryEvent) -> dict[str, int]:
     # batch that sent it is marked. Such a delivery is still `sending`; the event
     # settles it here, and the worker's mark, which only touches `sending` rows, then
     # leaves it (and its counts) alone.
-    undecided = {Delivery.Status.UNKNOWN: {"unknown_count": -1}, Delivery.Status.SENDING: {}}
+    undecided: dict[str, dict[str, int]] = {Delivery.Status.UNKNOWN: {"unknown_count": -1}, Delivery.Status.SENDING: {}}
     if status in undecided:
         if kind == DeliveryEvent.FAILED:
             counters = {**undecided[status], "failed_count": 1}

@@ -19,7 +19,7 @@ MAILINGS = "admin:subscriptions_mailing_changelist"
 
 
 def staff_who_may(client, *codenames: str) -> None:
-    user = StaffUserFactory(is_superuser=False)
+    user = StaffUserFactory.create(is_superuser=False)
     user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
     client.force_login(user)
 

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 def staff_who_may(*codenames: str):
-    user = StaffUserFactory(is_superuser=False)
+    user = StaffUserFactory.create(is_superuser=False)
     user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
     return user
 

@@ -21,7 +21,7 @@ def days_ago(days: float) -> datetime.datetime:
 
 
 def change_requested(*, new_email: str, days_old: float) -> ConsentEvent:
-    person = SubscriberFactory()
+    person = SubscriberFactory.create()
     preferences.email_change_request(subscriber_id=person.pk, new_email=new_email)
     event = ConsentEvent.objects.get(subscriber=person, details__new_email=new_email)
     ConsentEvent.objects.filter(pk=event.pk).update(created_at=days_ago(days_old))
@@ -29,7 +29,7 @@ def change_requested(*, new_email: str, days_old: float) -> ConsentEvent:
 
 
 def changed(*, old_email: str, days_old: float) -> ConsentEvent:
-    person = SubscriberFactory()
+    person = SubscriberFactory.create()
     details = {"change": preferences.EMAIL_CHANGED, "request_id": 1, "notify": old_email}
     event = ConsentEvent.objects.create(
         subscriber=person, kind=ConsentEvent.Kind.CHANGED, source=ConsentEvent.Source.EMAIL, details=details

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 def withdrawn_without_erasure(*, reason=WithdrawalReason.ONE_CLICK, minutes_ago=30, **kwargs) -> Subscriber:
     """Withdrawn as usual, but the erasure task it queued was lost."""
-    person = SubscriberFactory(**kwargs)
+    person = SubscriberFactory.create(**kwargs)
     subscriber_withdraw(subscriber_id=person.pk, reason=reason, source=ConsentEvent.Source.EMAIL, erase=False)
     withdrawn_at = timezone.now() - datetime.timedelta(minutes=minutes_ago)
     Subscriber.objects.filter(pk=person.pk).update(withdrawn_at=withdrawn_at)

@@ -98,7 +98,6 @@ class TestRequest:
         assert list(subscriber.subscriptions.values_list("topic_id", flat=True)) == [general.pk]
         assert "Confirm changes" in last_mail_to("known@example.com").subject
 
-
     @pytest.mark.parametrize(
         ("status", "legal_hold"),
         [
