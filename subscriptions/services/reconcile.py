@@ -86,7 +86,10 @@ def _find(delivery_id: int | str | None, esp_message_id: str | None) -> Delivery
         except (TypeError, ValueError):
             return None
     if esp_message_id:
-        return deliveries.filter(esp_message_id=esp_message_id.strip("<>")).first()
+        # A batch call can give every recipient one message id (Mailgun does): such an id
+        # names no one person, and acting on it could bounce or withdraw the wrong one.
+        matches = list(deliveries.filter(esp_message_id=esp_message_id.strip("<>"))[:2])
+        return matches[0] if len(matches) == 1 else None
     return None
 
 

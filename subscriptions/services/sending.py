@@ -317,6 +317,9 @@ def batch_send(*, claimed: list[Claimed], transport: Transport, template: MimeTe
         call = pending[: min(slots, transport.max_recipients or slots)]
         outcomes = transport.send_many(call)
         finished, faulted = _settle(call, outcomes)
+        if not finished and not faulted:
+            # Every transport answers for at least the first person; looping would spin.
+            raise RuntimeError(f"{transport.name} answered for nobody in a call of {len(call)}")
         pending = pending[len(finished) :]
         slots -= len(finished)
         for item, result in finished:

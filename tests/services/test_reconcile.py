@@ -35,6 +35,14 @@ def test_it_matches_by_the_esp_message_id(delivery):
     assert (result.delivery_id, result.subscriber_id) == (delivery.pk, delivery.subscriber_id)
 
 
+def test_a_message_id_shared_by_a_batch_names_nobody(delivery):
+    other = Delivery.objects.filter(mailing=delivery.mailing).exclude(pk=delivery.pk).first()
+    Delivery.objects.filter(pk=other.pk).update(status="unknown", esp_message_id="esp-1")
+    assert delivery_reconcile(esp_message_id="esp-1", event="bounced") is None
+    assert delivery_reconcile(delivery_id=other.pk, esp_message_id="esp-1", event="delivered").delivery_id == other.pk
+    assert set(Delivery.objects.filter(esp_message_id="esp-1").values_list("status", flat=True)) == {"unknown", "sent"}
+
+
 def test_a_bounce_is_counted_once_however_often_it_is_reported(delivery):
     delivery_reconcile(delivery_id=delivery.pk, event="bounced")
     delivery_reconcile(delivery_id=delivery.pk, event="bounced")
