@@ -31,8 +31,11 @@ Unisender Go take all three in anymail, but how their templating escapes substit
 values in inline content is not yet verified here, so they stay one call per person.
 
 Whatever a first name contains stays text: the HTML copy takes an HTML-escaped value
-(a key of its own), and a value is substituted once, so a name that looks like a merge
-field is shown as written, never expanded.
+(a key of its own) with "%" as "&#37;", so nothing in it can read as a merge field.
+The text copy takes the name as it is; Mailgun is understood to substitute in one
+pass, which its documentation does not state and the tests (against a fake) cannot
+prove. People whose addresses meet on the wire are sent apart (merge data is keyed
+by address).
 """
 
 import email.utils
@@ -98,7 +101,8 @@ class MergedBody:
         values = {"tidings_unsubscribe_url": personal.unsubscribe_url, "tidings_manage_url": personal.manage_url}
         for default, key in self.name_keys.items():
             values[key] = name or default
-            values[f"{key}_html"] = html.escape(name or default)
+            # "%" as a character reference: it shows the same, and no merge syntax survives.
+            values[f"{key}_html"] = html.escape(name or default).replace("%", "&#37;")
         return values
 
 
@@ -162,6 +166,10 @@ class EspBatchTransport:
         return outcome
 
     def send_many(self, items: Sequence[Outgoing]) -> Outcomes:
+        if len({item.recipient.address.lower() for item in items}) < len(items):
+            # merge_data is keyed by address: two people one address apart only in form
+            # (an IDN domain and its punycode) would share values. Send those alone.
+            return send_each(self._send_alone, items)
         try:
             return self._call(items)
         except Permanent as fault:

@@ -224,6 +224,10 @@ def anymail_fault(error: AnymailError) -> SendFault:
     if status == 429:
         headers = getattr(getattr(error, "response", None), "headers", None) or {}
         return RateLimited(reason, retry_after=retry_after_seconds(headers.get("Retry-After")))
+    if status is not None and 200 <= status < 300:
+        # The ESP took the request but anymail could not read its answer: it may have
+        # accepted the message (every recipient of a batch call), so never resend.
+        return Ambiguous(reason)
     if status is not None:
         return Transient(reason) if status >= 500 else Permanent(reason)
     # No HTTP answer. Failing to connect is safe to retry; losing the answer is not.

@@ -24,6 +24,7 @@ class Answer:
     retry_after: str | None = None
     reset: bool = False  # read the whole request, then drop the connection without answering
     refuse: str | None = None  # answer 400 when this address is among the recipients
+    garbled: bool = False  # take the message (200) but answer with a body anymail cannot read
 
 
 @dataclass
@@ -91,7 +92,7 @@ def _handler(fake: FakeMailgun) -> type[BaseHTTPRequestHandler]:
                     payload = {"id": f"<batch{fake.ids}@mailgun.test>", "message": "Queued. Thank you."}
             else:
                 payload = {"message": f"fake Mailgun says {status}"}
-            data = json.dumps(payload).encode()
+            data = b"<html>Queued, maybe</html>" if answer.garbled else json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))

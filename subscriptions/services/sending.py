@@ -54,6 +54,7 @@ HEARTBEAT_SECONDS = 120
 ESP_DOWN_REST_SECONDS = 60
 # Transient failures in a row, each after its retries, that mean the ESP is down.
 ESP_DOWN_AFTER = 2
+MIN_RATE_LIMIT_WAIT = 1.0  # seconds, whatever Retry-After says
 
 QUEUED, SENDING, SENT, FAILED, SKIPPED, UNKNOWN = "queued", "sending", "sent", "failed", "skipped", "unknown"
 
@@ -95,6 +96,12 @@ SELECT c.id, s.id, s.email, s.first_name, s.link_key, s.email_hmac,
     SELECT 1 FROM subscriptions_suppression x WHERE x.campaign_id = s.campaign_id AND x.email_hmac = s.email_hmac)
 FROM claimed c JOIN subscriptions_subscriber s ON s.id = c.subscriber_id
 ORDER BY c.id
+"""
+
+_MARK_ID_ONLY = """
+UPDATE subscriptions_delivery d SET esp_message_id = v.esp_id
+FROM unnest(%s::bigint[], %s::text[]) AS v(id, esp_id)
+WHERE d.id = v.id AND d.esp_message_id = '' AND v.esp_id <> ''
 """
 
 _MARK = """
@@ -253,6 +260,11 @@ def deliveries_mark(*, mailing_id: int, campaign_id: int, results: dict[int, Res
                 [ids, [v.status for v in values], [v.esp_message_id for v in values], [v.error[:200] for v in values]],
             )
             counts = Counter(row[0] for row in cursor.fetchall())
+            if len(counts) < len(ids) and any(v.esp_message_id for v in values):
+                # A webhook settled some of these before this mark (it skipped them):
+                # they still take their message id, so that an id a batch call shared
+                # is seen to name several people (reconcile._find), never just one.
+                cursor.execute(_MARK_ID_ONLY, [ids, [v.esp_message_id for v in values]])
         increments = {f"{status}_count": F(f"{status}_count") + n for status, n in counts.items() if status != QUEUED}
         if increments:
             Mailing.objects.filter(pk=mailing_id).update(**increments)
@@ -306,6 +318,7 @@ def batch_send(*, claimed: list[Claimed], transport: Transport, template: MimeTe
     down_in_a_row = 0
     retries = 0
     waited = 0.0
+    largest_call = transport.max_recipients
     while pending:
         if slots == 0:
             try:
@@ -314,7 +327,7 @@ def batch_send(*, claimed: list[Claimed], transport: Transport, template: MimeTe
                 outcome.stop = True
                 _give_back(outcome, pending, "no send slot in time")
                 break
-        call = pending[: min(slots, transport.max_recipients or slots)]
+        call = pending[: min(slots, largest_call or slots)]
         outcomes = transport.send_many(call)
         finished, faulted = _settle(call, outcomes)
         if not finished and not faulted:
@@ -331,25 +344,32 @@ def batch_send(*, claimed: list[Claimed], transport: Transport, template: MimeTe
             continue
         fault = outcomes[faulted[0].recipient.delivery_id]
         if isinstance(fault, RateLimited):
-            wait = fault.retry_after if fault.retry_after is not None else 1.0
+            # At least a second, so "Retry-After: 0" (or a date gone by) cannot spin.
+            wait = max(fault.retry_after or 0.0, MIN_RATE_LIMIT_WAIT)
+            ratelimit_pause(mailer=transport.name, seconds=wait)
             if waited + wait <= settings.SEND_LEASE_SECONDS / 4:
-                ratelimit_pause(mailer=transport.name, seconds=wait)
                 waited += wait
                 pause(wait)
                 continue
-            # Not sent, so safe to give back; another batch takes it up later.
-            given_up = Result(QUEUED, error="rate limited by the ESP")
-        elif retries < settings.SEND_RETRIES:
+            # A longer wait than a lease allows: nothing of the rest was sent, so give it
+            # all back and stop; the paused bucket holds every worker off meanwhile.
+            outcome.stop = True
+            _give_back(outcome, pending, "rate limited by the ESP")
+            break
+        if retries < settings.SEND_RETRIES:
             pause(backoff_seconds(retries, base=settings.SEND_RETRY_BACKOFF_SECONDS))
             retries += 1
             continue
-        else:
-            given_up = Result(FAILED, error=str(fault), esp_down=True)
-            down_in_a_row += len(faulted)
-        for item in faulted:
-            outcome.results[item.recipient.delivery_id] = given_up
-        pending = pending[len(faulted) :]
-        slots -= len(faulted)
+        if len(faulted) > 1:
+            # Nothing in the call was sent. Go on one person per call: a fault of the
+            # ESP then stops the batch after ESP_DOWN_AFTER people, as it does for
+            # one-message transports, and a fault of one big payload fails nobody else.
+            largest_call, retries = 1, 0
+            continue
+        outcome.results[faulted[0].recipient.delivery_id] = Result(FAILED, error=str(fault), esp_down=True)
+        down_in_a_row += 1
+        pending = pending[1:]
+        slots -= 1
         retries, waited = 0, 0.0
         if down_in_a_row >= ESP_DOWN_AFTER:
             # The ESP is down, not these addresses: stop failing people and rest.
@@ -369,7 +389,8 @@ def _settle(call: list[Outgoing], outcomes: Outcomes) -> tuple[list[tuple[Outgoi
     for item in call:
         answer = outcomes.get(item.recipient.delivery_id)
         if isinstance(answer, str):
-            finished.append((item, Result(SENT, esp_message_id=answer[:200])))
+            # Stored as webhooks are matched (reconcile._find): without angle brackets.
+            finished.append((item, Result(SENT, esp_message_id=answer.strip("<>")[:200])))
         elif isinstance(answer, Permanent):
             finished.append((item, Result(FAILED, error=str(answer))))
         elif isinstance(answer, Ambiguous):

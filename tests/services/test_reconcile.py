@@ -74,6 +74,8 @@ def test_an_event_that_overtakes_the_workers_mark_settles_the_delivery_once(deli
     )
     assert marked == {}
     assert counts(delivery) == expected
+    # It still takes the message id, so an id a batch call shared is seen to name several people.
+    assert Delivery.objects.get(pk=delivery.pk).esp_message_id == "esp-late"
     assert Delivery.objects.get(pk=delivery.pk).status == ("sent" if event == "bounced" else "failed")
 
 
