@@ -44,13 +44,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from anymail.backends.base import AnymailBaseBackend
-from anymail.exceptions import AnymailError
 from anymail.message import AnymailMessage
 from django.core.mail.backends.base import BaseEmailBackend
 
 from subscriptions.bulk_mime import MimeTemplate
 from subscriptions.services.compose import Chunks, CompiledMailing, Personal, Slot, clean_first_name
-from subscriptions.transports import Outcomes, Outgoing, Permanent, SendFault, anymail_fault, send_each
+from subscriptions.transports import AnymailCalls, Outcomes, Outgoing, Permanent, SendFault, send_each
 
 
 @dataclass(frozen=True)
@@ -106,14 +105,11 @@ class MergedBody:
         return values
 
 
-class EspBatchTransport:
+class EspBatchTransport(AnymailCalls):
     def __init__(self, *, backend: BaseEmailBackend, template: MimeTemplate, name: str, batching: EspBatching) -> None:
-        self.backend = backend
-        self.template = template
-        self.name = name
+        super().__init__(backend=backend, template=template, name=name)
         self.max_recipients: int | None = batching.max_recipients
         self.body = MergedBody(template.compiled, batching.merge_field)
-        self.opened = False
 
     def build(self, items: Sequence[Outgoing]) -> AnymailMessage:
         message = AnymailMessage(
@@ -142,22 +138,8 @@ class EspBatchTransport:
     def _call(self, items: Sequence[Outgoing]) -> Outcomes:
         """One API call; a fault of the whole call is raised, a refused address is its outcome."""
         message = self.build(items)
-        if not self.opened:
-            self.backend.open()
-            self.opened = True
-        try:
-            self.backend.send_messages([message])
-        except AnymailError as error:
-            raise anymail_fault(error) from error
-        outcomes: Outcomes = {}
-        for item in items:
-            status = message.anymail_status.recipients.get(item.recipient.address)
-            if status is not None and status.status in ("rejected", "invalid"):
-                outcomes[item.recipient.delivery_id] = Permanent(f"refused by the ESP ({status.status})")
-            else:
-                esp_id = status.message_id if status is not None else None
-                outcomes[item.recipient.delivery_id] = str(esp_id or item.message_id.strip("<>"))
-        return outcomes
+        self.hand_over(message)
+        return {item.recipient.delivery_id: self.answer_for(message, item) for item in items}
 
     def _send_alone(self, item: Outgoing) -> str:
         outcome = self._call([item])[item.recipient.delivery_id]
@@ -180,8 +162,3 @@ class EspBatchTransport:
         except SendFault as fault:
             # Rate limited, transient or ambiguous: the same for everyone in the call.
             return {item.recipient.delivery_id: fault for item in items}
-
-    def close(self) -> None:
-        if self.opened:
-            self.backend.close()
-            self.opened = False

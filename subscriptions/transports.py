@@ -238,14 +238,48 @@ def anymail_fault(error: AnymailError) -> SendFault:
     return Ambiguous(reason)
 
 
-class MessageTransport:
-    max_recipients: int | None = None
+class AnymailCalls:
+    """What every transport over a Django mail backend shares: the backend opened once,
+    a message handed over with its failure turned into a SendFault, and the ESP's
+    answer for one recipient read back."""
 
     def __init__(self, *, backend: BaseEmailBackend, template: MimeTemplate, name: str) -> None:
         self.backend = backend
         self.template = template
         self.name = name
         self.opened = False
+
+    def hand_over(self, message: EmailMultiAlternatives) -> None:
+        if not self.opened:
+            self.backend.open()
+            self.opened = True
+        try:
+            self.backend.send_messages([message])
+        except AnymailError as error:
+            raise anymail_fault(error) from error
+        except (OSError, smtplib.SMTPException) as error:
+            raise Transient(str(error)[:200]) from error
+
+    @staticmethod
+    def answer_for(message: EmailMultiAlternatives, item: Outgoing) -> str | SendFault:
+        """The ESP's message id for this person (ours when it gives none), or Permanent if refused."""
+        status = getattr(message, "anymail_status", None)
+        if status is None:  # not an anymail backend (the demo outbox)
+            return item.message_id.strip("<>")
+        recipient = status.recipients.get(item.recipient.address)
+        if recipient is not None and recipient.status in ("rejected", "invalid"):
+            return Permanent(f"refused by the ESP ({recipient.status})")
+        esp_id = recipient.message_id if recipient is not None else None
+        return str(esp_id or status.message_id or item.message_id.strip("<>"))
+
+    def close(self) -> None:
+        if self.opened:
+            self.backend.close()
+            self.opened = False
+
+
+class MessageTransport(AnymailCalls):
+    max_recipients: int | None = None
 
     def build(self, item: Outgoing) -> EmailMultiAlternatives:
         compiled, personal = self.template.compiled, item.recipient.personal
@@ -268,30 +302,14 @@ class MessageTransport:
 
     def send(self, item: Outgoing) -> str:
         message = self.build(item)
-        if not self.opened:
-            self.backend.open()
-            self.opened = True
-        try:
-            self.backend.send_messages([message])
-        except AnymailError as error:
-            raise anymail_fault(error) from error
-        except (OSError, smtplib.SMTPException) as error:
-            raise Transient(str(error)[:200]) from error
-        status = getattr(message, "anymail_status", None)
-        if status is None:
-            return item.message_id.strip("<>")
-        recipient = status.recipients.get(item.recipient.address)
-        if recipient is not None and recipient.status in ("rejected", "invalid"):
-            raise Permanent(f"refused by the ESP ({recipient.status})")
-        return str(status.message_id or item.message_id.strip("<>"))
+        self.hand_over(message)
+        answer = self.answer_for(message, item)
+        if isinstance(answer, SendFault):
+            raise answer
+        return answer
 
     def send_many(self, items: Sequence[Outgoing]) -> Outcomes:
         return send_each(self.send, items)
-
-    def close(self) -> None:
-        if self.opened:
-            self.backend.close()
-            self.opened = False
 
 
 def backoff_seconds(attempt: int, *, base: float, cap: float = 30.0) -> float:
