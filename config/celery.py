@@ -41,6 +41,13 @@ app.conf.task_routes = {name: {"queue": "bulk"} for name in BULK_TASKS}
 # of identical runs is dropped instead of running back to back when they return.
 # Run exactly one beat process per deployment.
 app.conf.beat_schedule = {
+    # Sign-ups are recorded by the drain the first of them asks for; this one catches
+    # up when such a task was lost (subscriptions/intake.py).
+    "drain-signups": {
+        "task": "subscriptions.drain_signups",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
     "expire-pending-signups": {
         "task": "subscriptions.expire_pending_signups",
         "schedule": crontab(minute="*/15"),

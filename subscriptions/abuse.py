@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from functools import cache as cache_on_first_use
 from typing import Any
 
-import redis
 from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 from django.http import HttpRequest
 
 from subscriptions.addresses import email_hmac
+from subscriptions.redis_client import redis_client
 
 FORM_STAMP_SALT = "tidings.form-stamp"
 
@@ -61,29 +61,47 @@ def _hashed(value: str) -> str:
 # Check every counter first and count the hit only when all are under their limit, in
 # one atomic round trip: a refused request changes nothing, and concurrent requests
 # cannot both slip under a limit. Returns the 1-based index of the first limit hit.
+# With an entry to append (ARGV[1] = 2: the last two keys are the intake stream and its
+# drain flag), an admitted request is also added to the stream in the same step, and
+# the answer is -1 when no drain was on its way (the caller asks for one), else 0.
 _ADMIT_LUA = """
-for i, key in ipairs(KEYS) do
-  local count = tonumber(redis.call('GET', key) or '0')
-  if count + 1 > tonumber(ARGV[2 * i - 1]) then return i end
+local n = #KEYS - tonumber(ARGV[1])
+for i = 1, n do
+  local count = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if count + 1 > tonumber(ARGV[2 * i]) then return i end
 end
-for i, key in ipairs(KEYS) do
-  if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, ARGV[2 * i]) end
+for i = 1, n do
+  if redis.call('INCR', KEYS[i]) == 1 then redis.call('EXPIRE', KEYS[i], ARGV[2 * i + 1]) end
+end
+if n < #KEYS then
+  redis.call('XADD', KEYS[n + 1], '*', ARGV[2 * n + 2], ARGV[2 * n + 3])
+  if redis.call('SET', KEYS[n + 2], '1', 'NX', 'EX', ARGV[2 * n + 4]) then return -1 end
 end
 return 0
 """
 
 
+@dataclass(frozen=True)
+class Append:
+    """A stream entry to add in the same atomic step as the admission (see intake.py)."""
+
+    stream: str
+    flag: str
+    field: str
+    payload: str
+    flag_seconds: int
+
+
 @cache_on_first_use
-def _redis() -> Any:
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    return client, client.register_script(_ADMIT_LUA)
+def _admit_script() -> Any:
+    return redis_client().register_script(_ADMIT_LUA)
 
 
-def _key(key: str, limit: Limit) -> str:
+def _key(hashed_key: str, limit: Limit) -> str:
     # Rolling windows (email-window, email-week) start at the first hit; the others
     # are fixed windows numbered by time, so they reset on the minute or hour.
     window = "" if limit.rolling else f":{int(time.time()) // limit.seconds}"
-    return f"tidings:rl:{limit.name}:{_hashed(key)}{window}"
+    return f"tidings:rl:{limit.name}:{hashed_key}{window}"
 
 
 def _ttl(limit: Limit) -> int:
@@ -91,18 +109,26 @@ def _ttl(limit: Limit) -> int:
     return limit.seconds if limit.rolling else limit.seconds + 1
 
 
-def admit(checks: list[tuple[str, Limit]]) -> None:
+def admit(checks: list[tuple[str, Limit]], *, append: Append | None = None) -> bool:
     """Count one request against every (key, limit) pair, or raise RateLimited having
-    counted nothing."""
-    keys = [_key(key, limit) for key, limit in checks]
+    counted (and appended) nothing. With `append` (Redis only), the admitted request's
+    entry is added to its stream; returns True when the caller must ask for a drain."""
+    hashed = {key: _hashed(key) for key in {key for key, _ in checks}}
+    keys = [_key(hashed[key], limit) for key, limit in checks]
     if settings.REDIS_URL:
-        _, script = _redis()
-        args = [value for _, limit in checks for value in (limit.count, _ttl(limit))]
-        refused = int(script(keys=keys, args=args))
+        args: list[object] = [2 if append else 0]
+        args += [value for _, limit in checks for value in (limit.count, _ttl(limit))]
+        if append:
+            keys += [append.stream, append.flag]
+            args += [append.field, append.payload, append.flag_seconds]
+        answer = int(_admit_script()(keys=keys, args=args))
+    elif append is not None:
+        raise ValueError("an intake append needs Redis")
     else:
-        refused = _admit_in_cache(keys, [limit for _, limit in checks])
-    if refused:
-        raise RateLimited(checks[refused - 1][1].name)
+        answer = _admit_in_cache(keys, [limit for _, limit in checks])
+    if answer > 0:
+        raise RateLimited(checks[answer - 1][1].name)
+    return answer < 0
 
 
 def _admit_in_cache(keys: list[str], limits: list[Limit]) -> int:
@@ -132,9 +158,12 @@ def check_limits(*, key: str, limits: tuple[Limit, ...]) -> None:
     admit([(key, limit) for limit in limits])
 
 
-def claim_confirmation_email(*, campaign_id: int, email: str, ip: str | None = None) -> None:
-    """Admit one request that will mail a confirmation to `email`, or raise RateLimited."""
-    admit(signup_checks(ip=ip, campaign_id=campaign_id, email=email))
+def claim_confirmation_email(
+    *, campaign_id: int, email: str, ip: str | None = None, append: Append | None = None
+) -> bool:
+    """Admit one request that will mail a confirmation to `email`, or raise RateLimited.
+    With `append`, see admit()."""
+    return admit(signup_checks(ip=ip, campaign_id=campaign_id, email=email), append=append)
 
 
 def signup_checks(*, ip: str | None, campaign_id: int, email: str) -> list[tuple[str, Limit]]:

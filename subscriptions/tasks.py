@@ -5,6 +5,8 @@ Each task is idempotent (acks_late may deliver it twice); config/celery.py route
 """
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from subscriptions.services import (
     inbound,
@@ -14,6 +16,7 @@ from subscriptions.services import (
     retention,
     sending,
     signup_emails,
+    signup_intake,
     webhooks,
     withdrawal,
 )
@@ -35,6 +38,22 @@ def erase_subscriber(subscriber_id: int, reason: str) -> None:
 def expire_pending_signups() -> int:
     retention.email_change_addresses_forget()
     return retention.pending_signups_expire()
+
+
+# Asked for by the sign-up that finds no drain on its way, and by beat every minute as
+# a safety net. A database or Redis outage is retried with backoff; entries wait in
+# the stream meanwhile.
+@shared_task(
+    name="subscriptions.drain_signups",
+    autoretry_for=(OperationalError, InterfaceError, RedisConnectionError),
+    retry_backoff=True,
+    max_retries=8,
+)
+def drain_signups() -> dict[str, int | bool]:
+    outcome = signup_intake.signups_drain()
+    if outcome.more:  # a flood: hand over to a fresh task rather than hold this process
+        drain_signups.delay()
+    return outcome.as_dict()
 
 
 @shared_task(

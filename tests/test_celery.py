@@ -15,14 +15,29 @@ def test_every_scheduled_task_exists_under_its_name():
         assert entry["task"] in celery_app.tasks
 
 
+# The sign-up drain is scheduled too, as a safety net, but it records people's sign-ups
+# and queues their confirmations: it must not wait behind a mailing's batches.
+SCHEDULED_ON_TRANSACTIONAL = {"subscriptions.drain_signups"}
+
+
 def test_every_scheduled_sweep_runs_on_the_bulk_queue():
     for entry in celery_app.conf.beat_schedule.values():
+        if entry["task"] in SCHEDULED_ON_TRANSACTIONAL:
+            continue
         assert celery_app.amqp.router.route({}, entry["task"])["queue"].name == "bulk", entry["task"]
 
 
 def test_one_persons_mail_runs_on_the_transactional_queue():
-    for name in ["subscriptions.send_signup_confirmation", "subscriptions.erase_subscriber"]:
+    names = ["subscriptions.send_signup_confirmation", "subscriptions.erase_subscriber", "subscriptions.drain_signups"]
+    for name in names:
         assert celery_app.amqp.router.route({}, name)["queue"].name == "transactional"
+
+
+def test_a_lost_sign_up_drain_is_caught_up_within_a_minute():
+    entry = next(e for e in celery_app.conf.beat_schedule.values() if e["task"] == "subscriptions.drain_signups")
+
+    assert entry["schedule"] <= 60
+    assert entry["options"]["expires"] <= 60
 
 
 def test_it_expires_pending_sign_ups_on_the_bulk_queue_every_quarter_hour():

@@ -5,10 +5,12 @@ import datetime
 import pytest
 from django.utils import timezone
 
+from subscriptions import intake
 from subscriptions.addresses import email_hmac
-from subscriptions.models import Subscriber, Suppression
+from subscriptions.models import ConsentEvent, Subscriber, Suppression
+from subscriptions.services.signup import signup_request
 from subscriptions.tasks import erase_subscriber, expire_pending_signups
-from tests.factories import CampaignFactory, SubscriberFactory, SubscriptionFactory
+from tests.factories import CampaignFactory, SignupFormFactory, SubscriberFactory, SubscriptionFactory, TopicFactory
 from tests.worker import worker_process  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.worker
@@ -41,3 +43,25 @@ def test_a_worker_erases_a_subscriber_and_remembers_the_suppression(worker_proce
     # Computed here and in the worker with the same SUPPRESSION_KEY: the rows must agree.
     assert suppression.email_hmac == email_hmac("leaving@example.com")
     assert suppression.reason == Suppression.Reason.WITHDRAWN
+
+
+def test_a_worker_records_an_accepted_sign_up_from_the_intake(worker_process):  # noqa: F811
+    general = TopicFactory(slug="general")
+    form = SignupFormFactory(campaign=general.campaign, topics=[general])
+
+    signup_request(
+        form=form,
+        email="brook@example.com",
+        first_name="Brook",
+        topics=[general],
+        attributes={},
+        source=ConsentEvent.Source.PAGE,
+        client_ip="192.0.2.8",
+    )
+
+    worker_process.wait_for(
+        lambda: ConsentEvent.objects.filter(subscriber__email="brook@example.com").exists(),
+        message="the sign-up to be recorded",
+    )
+    worker_process.wait_for(lambda: intake.backlog() == 0, message="the intake to be emptied")
+    assert Subscriber.objects.get().status == Subscriber.Status.PENDING

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from subscriptions.models.campaigns import Campaign, PrivacyNotice, SignupForm, Topic
 from subscriptions.models.subscribers import Subscriber
@@ -35,7 +36,9 @@ class ConsentEvent(models.Model):
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="consent_events")
     kind = models.CharField(max_length=12, choices=Kind)
     source = models.CharField(max_length=12, choices=Source)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # When it happened: for a sign-up, when the request came in, which its record (a
+    # moment later, in a worker) carries over.
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
     form = models.ForeignKey(SignupForm, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     privacy_notice = models.ForeignKey(PrivacyNotice, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     # Topic ids chosen (requested/confirmed/changed) or ended (withdrawn).

@@ -1,11 +1,19 @@
-"""Double opt-in: a sign-up request, its confirmation email, and the confirmation.
+"""Double opt-in: a sign-up request, its record and confirmation email, and the confirmation.
 
 Nothing a person asks for on a form takes effect until the inbox owner confirms: a
 new address becomes active, and an active address gains topics (or a corrected
 name), only through the link mailed to it. Every path does the same visible thing,
 so the page never reveals whether an address was new, pending, active or gone.
+
+A request is accepted in the web process (validated, rate-limited, appended to the
+intake stream: subscriptions/intake.py) and recorded a moment later by a worker
+(signup_record, driven by services/signup_intake.py).
 """
 
+import dataclasses
+import json
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -14,7 +22,7 @@ from django.db.models import Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from subscriptions import abuse, selectors
+from subscriptions import abuse, intake, selectors
 from subscriptions.addresses import email_hmac, normalise_email
 from subscriptions.models import (
     Campaign,
@@ -39,6 +47,31 @@ class CampaignClosed(Exception):
     """The campaign has ended: it takes no sign-ups and confirms none."""
 
 
+@dataclass(frozen=True)
+class SignupEntry:
+    """One accepted sign-up on its way from the request to its record: ids and the
+    validated values, as the intake stream carries it (JSON)."""
+
+    form_id: int
+    privacy_notice_id: int | None
+    email: str
+    first_name: str
+    topic_ids: list[int]
+    attributes: dict[str, Any]
+    source: str
+    requested_at: datetime
+
+    def dumps(self) -> str:
+        values = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        return json.dumps({**values, "requested_at": self.requested_at.isoformat()}, separators=(",", ":"))
+
+    @classmethod
+    def loads(cls, payload: str) -> "SignupEntry":
+        values = json.loads(payload)
+        values["requested_at"] = datetime.fromisoformat(values["requested_at"])
+        return cls(**values)
+
+
 def signup_request(
     *,
     form: SignupForm,
@@ -50,8 +83,12 @@ def signup_request(
     client_ip: str | None = None,
     privacy_notice: PrivacyNotice | None = None,
 ) -> None:
-    """Record a request and queue the confirmation email. Raises abuse.RateLimited
-    (having changed nothing) when the client or the address is over a limit.
+    """Accept a sign-up, or raise abuse.RateLimited (having changed nothing) when the
+    client or the address is over a limit, or CampaignClosed.
+
+    Accepting admits the request against the limits and appends it to the intake
+    stream in one Redis step; a worker records it (signup_record) a moment later, so
+    the request never waits on PostgreSQL. Without Redis it is recorded here.
 
     `privacy_notice` is the campaign's current notice when the caller already has it
     (the sign-up page reads it with the form); otherwise it is looked up here."""
@@ -59,32 +96,80 @@ def signup_request(
     if not campaign.is_active:
         raise CampaignClosed
     email = normalise_email(email)
-    abuse.claim_confirmation_email(campaign_id=campaign.pk, email=email, ip=client_ip)
     if privacy_notice is None:  # a caller without a cached notice (or a campaign without one)
         privacy_notice = selectors.privacy_notice_current(campaign=campaign)
+    entry = SignupEntry(
+        form_id=form.pk,
+        privacy_notice_id=privacy_notice.pk if privacy_notice else None,
+        email=email,
+        first_name=first_name,
+        topic_ids=[topic.pk for topic in topics],
+        attributes=attributes,
+        source=str(source),
+        requested_at=timezone.now(),
+    )
+    if not intake.enabled():
+        abuse.claim_confirmation_email(campaign_id=campaign.pk, email=email, ip=client_ip)
+        signup_record(entry, form=form)
+        return
+    append = intake.append_for(entry.dumps())
+    if abuse.claim_confirmation_email(campaign_id=campaign.pk, email=email, ip=client_ip, append=append):
+        _queue_drain()
+
+
+def signup_record(entry: SignupEntry, *, form: SignupForm, intake_id: str | None = None) -> bool:
+    """Record an accepted sign-up: the pending subscriber (or the existing one, locked),
+    a requested ConsentEvent dated when the request came in, the daily count, and the
+    confirmation email queued after commit. `form` is the entry's form with its campaign.
+
+    Returns False, writing nothing, when the campaign has ended since, or when the
+    intake entry `intake_id` was recorded already (a reader died before deleting it)."""
+    campaign = form.campaign
+    if not campaign.is_active:
+        return False
     with transaction.atomic():
         _commit_without_waiting_for_disk()
         subscriber, created = _subscriber_locked(
-            campaign=campaign, email=email, first_name=first_name, attributes=attributes
+            campaign=campaign, email=entry.email, first_name=entry.first_name, attributes=entry.attributes
         )
-        variant = _variant(subscriber, topics)
+        if not created and intake_id is not None and _recorded_already(subscriber, intake_id):
+            return False
+        variant = _variant(subscriber, entry.topic_ids)
         if not created and subscriber.status == Subscriber.Status.PENDING and not subscriber.legal_hold:
             # Unconfirmed details may be replaced by anyone; they only matter once confirmed.
             # Anyone else's details (active, withdrawn awaiting erasure, held) change only
             # when the inbox confirms: confirmation applies what this request carries.
-            subscriber.first_name, subscriber.attributes = first_name, attributes
+            subscriber.first_name, subscriber.attributes = entry.first_name, entry.attributes
             subscriber.save(update_fields=["first_name", "attributes"])
+        details: dict[str, Any] = {
+            "variant": str(variant),
+            "first_name": entry.first_name,
+            "attributes": entry.attributes,
+            **({"intake_id": intake_id} if intake_id is not None else {}),
+        }
         event = ConsentEvent.objects.create(
             subscriber=subscriber,
             kind=ConsentEvent.Kind.REQUESTED,
-            source=source,
+            source=entry.source,
+            created_at=entry.requested_at,
             form=form,
-            privacy_notice=privacy_notice,
-            topic_ids=[topic.pk for topic in topics],
-            details={"variant": str(variant), "first_name": first_name, "attributes": attributes},
+            privacy_notice_id=entry.privacy_notice_id,
+            topic_ids=entry.topic_ids,
+            details=details,
         )
         stat_increment(campaign_id=campaign.pk, metric="signups")
         transaction.on_commit(lambda: _queue_confirmation(event.pk))
+    return True
+
+
+def _recorded_already(subscriber: Subscriber, intake_id: str) -> bool:
+    return subscriber.consent_events.filter(kind=ConsentEvent.Kind.REQUESTED, details__intake_id=intake_id).exists()
+
+
+def _queue_drain() -> None:
+    from subscriptions.tasks import drain_signups
+
+    drain_signups.delay()
 
 
 def _subscriber_locked(
@@ -150,11 +235,11 @@ def _commit_without_waiting_for_disk() -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
-def _variant(subscriber: Subscriber, topics: list[Topic]) -> RequestVariant:
+def _variant(subscriber: Subscriber, topic_ids: list[int]) -> RequestVariant:
     if not subscriber.is_active:
         return RequestVariant.NEW
     open_ids = set(subscriber.subscriptions.filter(ended_at__isnull=True).values_list("topic_id", flat=True))
-    return RequestVariant.ADD_TOPICS if {t.pk for t in topics} - open_ids else RequestVariant.ALREADY
+    return RequestVariant.ADD_TOPICS if set(topic_ids) - open_ids else RequestVariant.ALREADY
 
 
 def _queue_confirmation(event_id: int) -> None:

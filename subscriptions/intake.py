@@ -1,0 +1,125 @@
+"""The sign-up intake: a Redis stream between the page that accepts a sign-up and the
+worker that records it.
+
+A sign-up that passes validation and the rate limits is appended to the stream in the
+same atomic Redis step that admits it (abuse.admit), and the page answers at once: the
+request never waits for PostgreSQL, so a burst of sign-ups costs the web tier one
+Redis round trip each, and the answer takes the same time whatever the address's
+state. A `drain_signups` task records what the stream holds (services/signup.py).
+
+Delivery is at least once. Entries are read through a consumer group and deleted only
+after they are recorded; an entry held longer than STALE_MS by a reader that died is
+claimed by the next drain, and recording is idempotent on the entry id.
+
+At most one drain is asked for at a time: the append sets DRAIN_FLAG and asks for a
+drain only when the flag was not already set; the drain clears it only when the stream
+is empty, atomically, so an entry is always either seen by a running drain or asks for
+a new one. Beat runs a drain every minute as well, for a drain task that was lost.
+
+Entries hold an address and a name for the seconds between the request and its record;
+the drain deletes each one it records (XACK and XDEL), and Redis frees the memory once
+every entry of a stream node is gone.
+"""
+
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from redis.exceptions import ResponseError
+
+from subscriptions.abuse import Append
+from subscriptions.redis_client import redis_client
+
+STREAM = "tidings:signups"
+GROUP = "record"
+DRAIN_FLAG = "tidings:signups:drain"
+FLAG_SECONDS = 60
+STALE_MS = 60_000
+FIELD = "entry"
+
+# Clear the flag only when nothing is left, in one step with the check: an append after
+# this finds the flag gone and asks for a drain; one before it keeps this drain going.
+_RELEASE_LUA = """
+if redis.call('XLEN', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[2])
+  return 1
+end
+return 0
+"""
+
+
+def enabled() -> bool:
+    """Without Redis (the demo on SQLite) a sign-up is recorded in its request."""
+    return bool(settings.REDIS_URL)
+
+
+def append_for(payload: str) -> Append:
+    """What abuse.admit adds to the stream when it admits the request."""
+    return Append(stream=STREAM, flag=DRAIN_FLAG, field=FIELD, payload=payload, flag_seconds=FLAG_SECONDS)
+
+
+def _ensure_group(client: Any) -> None:
+    # From id 0: entries appended before the group existed are read too.
+    try:
+        client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    except ResponseError as error:
+        if "BUSYGROUP" not in str(error):
+            raise
+
+
+def read(*, consumer: str, count: int) -> list[tuple[str, str]]:
+    """Up to `count` entries for `consumer` as (entry id, payload): first any that a dead
+    reader left unrecorded for longer than STALE_MS, then new ones."""
+    client = redis_client()
+    _ensure_group(client)
+    # redis-py types these replies loosely (they depend on the protocol version): read
+    # them as the RESP2 shapes they are here.
+    claim: Any = client.xautoclaim(STREAM, GROUP, consumer, min_idle_time=STALE_MS, start_id="0-0", count=count)
+    entries: list[Any] = claim[1] or []
+    if not entries:
+        answer: Any = client.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=count)
+        entries = answer[0][1] if answer else []
+    return [(_text(entry_id), _text(fields[FIELD.encode()])) for entry_id, fields in entries if fields]
+
+
+def done(entry_ids: list[str]) -> None:
+    """Forget recorded entries: acknowledged, and deleted with the personal data they hold."""
+    if not entry_ids:
+        return
+    pipe = redis_client().pipeline(transaction=True)
+    pipe.xack(STREAM, GROUP, *entry_ids)
+    pipe.xdel(STREAM, *entry_ids)
+    pipe.execute()
+
+
+def hold() -> None:
+    """A running drain keeps the flag up, so appends do not ask for another one."""
+    redis_client().set(DRAIN_FLAG, "1", ex=FLAG_SECONDS)
+
+
+def release() -> bool:
+    """Clear the flag if the stream is empty. False: entries remain (new ones, or ones
+    in another reader's hands), and the flag stays until it expires."""
+    return bool(_release_script()(keys=[STREAM, DRAIN_FLAG]))
+
+
+@cache
+def _release_script() -> Any:
+    return redis_client().register_script(_RELEASE_LUA)
+
+
+def forget_reader(consumer: str) -> None:
+    """Drop a reader that holds nothing any more from the group's bookkeeping."""
+    client = redis_client()
+    pending = client.xpending_range(STREAM, GROUP, min="-", max="+", count=1, consumername=consumer)
+    if not pending:
+        client.xgroup_delconsumer(STREAM, GROUP, consumer)
+
+
+def backlog() -> int:
+    """Entries not yet recorded (including ones being recorded now)."""
+    return int(redis_client().xlen(STREAM)) if enabled() else 0
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
