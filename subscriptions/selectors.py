@@ -2,6 +2,7 @@
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from time import monotonic
 
 from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet
@@ -59,22 +60,38 @@ FROM subscriptions_signupform f JOIN subscriptions_campaign c ON c.id = f.campai
 WHERE c.slug = %s AND f.slug = %s AND f.is_current
 """
 
-# Per process: (campaign slug, form slug) -> (row versions, page). A handful of forms.
-_signup_pages: dict[tuple[str, str], tuple[str, SignupPage]] = {}
+
+@dataclass
+class _CachedPage:
+    version: str  # the row versions it was built from
+    page: SignupPage
+    checked_at: float = 0.0  # monotonic time the version was last confirmed
+
+
+# Per process: (campaign slug, form slug) -> the page. A handful of forms.
+_signup_pages: dict[tuple[str, str], _CachedPage] = {}
 _SIGNUP_PAGES_KEPT = 256
 
 
-def signup_page_get(*, campaign_slug: str, form_slug: str) -> SignupPage:
+def signup_page_get(*, campaign_slug: str, form_slug: str, reuse_within: float = 0.0) -> SignupPage:
     """The current version of a form with its topics and notice, or 404. Any campaign
     status: the view refuses ended ones.
 
     Every call asks PostgreSQL, in one small query, for the row versions of everything
     the page is built from, and reuses this process's copy while they are unchanged:
     an ended campaign, a new form version, an edited topic or a new notice is seen by
-    the very next request, in every process."""
+    the very next request, in every process.
+
+    With `reuse_within`, a copy checked that many seconds ago or less is reused without
+    asking: the sign-up POST does this, since what changed in that second is caught
+    when the sign-up is recorded (an ended campaign records nothing; an archived topic
+    is never subscribed to at confirmation)."""
     if connection.vendor != "postgresql":
         return _signup_page_load(campaign_slug=campaign_slug, form_slug=form_slug)
     key = (campaign_slug, form_slug)
+    cached = _signup_pages.get(key)
+    if cached is not None and monotonic() - cached.checked_at <= reuse_within:
+        return cached.page
     with connection.cursor() as cursor:
         cursor.execute(_SIGNUP_PAGE_VERSION, [campaign_slug, form_slug])
         row = cursor.fetchone()
@@ -82,14 +99,18 @@ def signup_page_get(*, campaign_slug: str, form_slug: str) -> SignupPage:
         _signup_pages.pop(key, None)
         raise Http404("No such form")
     version = f"{row[0]}/{row[1]}"
-    cached = _signup_pages.get(key)
-    if cached is not None and cached[0] == version:
-        return cached[1]
-    page = _signup_page_load(campaign_slug=campaign_slug, form_slug=form_slug)
-    if len(_signup_pages) >= _SIGNUP_PAGES_KEPT:
-        _signup_pages.clear()
-    _signup_pages[key] = (version, page)
-    return page
+    if cached is None or cached.version != version:
+        cached = _CachedPage(version, _signup_page_load(campaign_slug=campaign_slug, form_slug=form_slug))
+        if len(_signup_pages) >= _SIGNUP_PAGES_KEPT:
+            _signup_pages.clear()
+        _signup_pages[key] = cached
+    cached.checked_at = monotonic()
+    return cached.page
+
+
+def signup_pages_forget() -> None:
+    """Drop this process's copies (tests, whose rows come and go between cases)."""
+    _signup_pages.clear()
 
 
 def _signup_page_load(*, campaign_slug: str, form_slug: str) -> SignupPage:

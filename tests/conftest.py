@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from config.celery import app as celery_app
+from subscriptions import selectors
 
 
 @pytest.fixture(autouse=True)
@@ -14,6 +15,9 @@ def _clean_redis():
     if settings.REDIS_URL:
         redis.Redis.from_url(settings.REDIS_URL).flushdb()
     cache.clear()
+    # The sign-up POST may reuse a page checked within the last second; a previous test's
+    # rows, rolled back since, must not be among them.
+    selectors.signup_pages_forget()
 
 
 @pytest.fixture(autouse=True)

@@ -37,6 +37,20 @@ def test_an_unchanged_page_is_reused_in_one_query(form, django_assert_num_querie
         assert _page() is first
 
 
+def test_a_page_checked_within_the_reuse_window_is_reused_without_a_query(form, django_assert_num_queries):
+    first = _page()
+    Campaign.objects.filter(pk=form.campaign_id).update(status=Campaign.Status.ENDED)
+    with django_assert_num_queries(0):
+        assert selectors.signup_page_get(campaign_slug="police", form_slug="forces", reuse_within=60) is first
+
+
+def test_a_page_checked_longer_ago_than_the_reuse_window_is_checked_again(form):
+    _page()
+    Campaign.objects.filter(pk=form.campaign_id).update(status=Campaign.Status.ENDED)
+    page = selectors.signup_page_get(campaign_slug="police", form_slug="forces", reuse_within=0.0)
+    assert not page.form.campaign.is_active
+
+
 def test_a_campaign_ended_by_an_update_is_seen_by_the_next_request(form):
     assert _page().form.campaign.is_active
     Campaign.objects.filter(pk=form.campaign_id).update(status=Campaign.Status.ENDED)

@@ -69,9 +69,19 @@ def _accept(request: HttpRequest, page: SignupPage, *, source: ConsentEvent.Sour
     return None
 
 
+# A POST may use the page as this process last checked it, up to this long ago (see
+# selectors.signup_page_get): a sign-up then never waits on PostgreSQL at all.
+POST_REUSES_PAGE_SECONDS = 1.0
+
+
+def _page(request: HttpRequest, campaign_slug: str, form_slug: str) -> SignupPage:
+    reuse = POST_REUSES_PAGE_SECONDS if request.method == "POST" else 0.0
+    return selectors.signup_page_get(campaign_slug=campaign_slug, form_slug=form_slug, reuse_within=reuse)
+
+
 @require_http_methods(["GET", "POST"])
 def signup_page(request: HttpRequest, campaign_slug: str, form_slug: str) -> HttpResponse:
-    page = selectors.signup_page_get(campaign_slug=campaign_slug, form_slug=form_slug)
+    page = _page(request, campaign_slug, form_slug)
     if not page.form.campaign.is_active:
         return campaign_closed(request, page.form.campaign)
     if request.method == "GET":
@@ -83,7 +93,7 @@ def signup_page(request: HttpRequest, campaign_slug: str, form_slug: str) -> Htt
 @csrf_exempt  # posted from the campaign's own site, which cannot hold our CSRF token
 @require_POST
 def signup_embed(request: HttpRequest, campaign_slug: str, form_slug: str) -> HttpResponse:
-    page = selectors.signup_page_get(campaign_slug=campaign_slug, form_slug=form_slug)
+    page = _page(request, campaign_slug, form_slug)
     if not page.form.campaign.is_active:
         return campaign_closed(request, page.form.campaign)
     response = _accept(request, page, source=ConsentEvent.Source.EMBED)
