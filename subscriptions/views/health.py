@@ -9,6 +9,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
 from config.celery import app as celery_app
+from subscriptions import intake
 
 
 def _check_database() -> None:
@@ -39,4 +40,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
         except Exception as error:  # noqa: BLE001 - any failure makes the probe fail
             checks[name] = f"error: {type(error).__name__}"
     healthy = all(value == "ok" for value in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503)
+    body: dict[str, Any] = {"status": "ok" if healthy else "error", "checks": checks}
+    if checks["cache"] == "ok":
+        # Not a check: sign-ups accepted and not yet recorded, for dashboards and alerts.
+        body["signup_backlog"] = intake.backlog()
+    return JsonResponse(body, status=200 if healthy else 503)

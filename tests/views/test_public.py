@@ -119,7 +119,11 @@ def test_public_pages_set_no_cookies(client, campaign, path):
 def test_healthz_reports_every_dependency_ok(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok", "cache": "ok", "broker": "ok"}}
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "cache": "ok", "broker": "ok"},
+        "signup_backlog": 0,
+    }
 
 
 def test_healthz_is_unavailable_when_the_cache_is_unreachable(client, settings):
