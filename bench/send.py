@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.server import PYTHON, ROOT, bench_env, free_port, prepare_database
+from bench.server import bench_env, celery_workers, free_port, prepare_database
 
 if TYPE_CHECKING:
     # Only for annotations: the models import once the benchmark has set Django up.
@@ -83,18 +83,6 @@ def _wait_port(port: int, seconds: float = 10) -> None:
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listening on {port}")
-
-
-@contextmanager
-def celery_workers(env: dict[str, str], processes: int) -> Iterator[subprocess.Popen[bytes]]:
-    command = [PYTHON, "-m", "celery", "-A", "config", "worker", "-Q", "bulk", "-c", str(processes),
-               "--loglevel", "warning", "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, env=env)
-    try:
-        yield process
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
 
 
 def _children(pid: int) -> list[int]:

@@ -102,3 +102,16 @@ def drive(spec: dict[str, Any]) -> dict[str, Any]:
         [PYTHON, "-m", "bench.load", json.dumps(spec)], cwd=ROOT, check=True, capture_output=True, text=True
     )
     return dict(json.loads(result.stdout))
+
+
+@contextmanager
+def celery_workers(env: dict[str, str], processes: int, *, queue: str = "bulk") -> Iterator[subprocess.Popen[bytes]]:
+    """A real Celery worker (`processes` children) on one queue, stopped on exit."""
+    command = [PYTHON, "-m", "celery", "-A", "config", "worker", "-Q", queue, "-c", str(processes),
+               "--loglevel", "warning", "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=60)

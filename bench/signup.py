@@ -1,13 +1,17 @@
 """Sign-up throughput and latency against gunicorn on PostgreSQL + Redis.
 
-    python -m bench.signup [--seconds 10] [--rate 100] [--count 1000]
+    python -m bench.signup [--seconds 10] [--rate 100] [--count 1000] [--workers 2]
 
 Measures, in one run and from a separate load process on loopback:
 - the ceiling: a hello-world Django view through the same middleware, closed loop;
 - sign-up POSTs (each a fresh address) closed loop: requests per second;
-- sign-up POSTs at a fixed 100 requests/s: p50 and p99 latency.
-The rate limits are raised for the run (every request comes from 127.0.0.1); the
-confirmation task is queued to Redis as in production. Prints one JSON line.
+- sign-up POSTs at a fixed 100 requests/s: p50 and p99 latency;
+- then the record: a real Celery worker on the `transactional` queue records every
+  accepted sign-up from the intake stream (and sends its confirmation to the outbox);
+  the time from its start until the stream is empty and every sign-up has its
+  consent event gives `recorded_per_s`, and `lost` counts accepted sign-ups without one.
+The rate limits are raised for the run (every request comes from 127.0.0.1). Prints
+one JSON line.
 """
 
 import argparse
@@ -17,11 +21,13 @@ import re
 import time
 from urllib.parse import quote, urlparse
 
-from bench.server import bench_env, drive, gunicorn, prepare_database
+from bench.server import bench_env, celery_workers, drive, gunicorn, prepare_database
 
 DATABASE = "tidings_bench_signup"
 FORM_PATH = "/c/police-recruitment/general/"
 UNLIMITED = str(10**9)
+RECORD_WORKERS = 2  # worker processes: one drains the stream, the other sends confirmations
+RECORD_TIMEOUT_S = 600
 
 
 def _form_session(base: str) -> tuple[str, str, str]:
@@ -74,6 +80,8 @@ def run(seconds: float, rate: float, count: int, workers: int) -> dict[str, obje
     for figures in (saturated, steady):
         if set(figures["statuses"]) != {"302"}:
             raise RuntimeError(f"unexpected responses: {figures['statuses']}")
+    accepted = sum(figures["statuses"]["302"] for figures in (saturated, steady))
+    record = _record(env, accepted)
     return {
         "bench": "signup",
         "rps": saturated["rps"],
@@ -84,6 +92,39 @@ def run(seconds: float, rate: float, count: int, workers: int) -> dict[str, obje
         "rate_rps": rate,
         "workers": workers,
         "saturated_p99_ms": saturated["p99_ms"],
+        **record,
+    }
+
+
+def _record(env: dict[str, str], accepted: int) -> dict[str, object]:
+    """Start a worker and time it recording the `accepted` sign-ups the stream holds."""
+    import os
+
+    import django
+
+    os.environ.update(env)
+    django.setup()
+    from subscriptions import intake
+    from subscriptions.models import ConsentEvent
+
+    def recorded() -> int:
+        return ConsentEvent.objects.filter(kind=ConsentEvent.Kind.REQUESTED).count()
+
+    backlog = intake.backlog()
+    deadline = time.monotonic() + RECORD_TIMEOUT_S
+    with celery_workers(env, RECORD_WORKERS, queue="transactional"):
+        # The clock starts at the first record, so the worker's start-up is not counted.
+        while (first := recorded()) == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        started = time.monotonic()
+        while (intake.backlog() or recorded() < accepted) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seconds = time.monotonic() - started
+    done = recorded()
+    return {
+        "backlog": backlog,
+        "recorded_per_s": round((done - first) / seconds, 1) if seconds > 0 else 0.0,
+        "lost": accepted - done,
     }
 
 
