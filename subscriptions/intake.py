@@ -5,25 +5,33 @@ A sign-up that passes validation and the rate limits is appended to the stream i
 same atomic Redis step that admits it (abuse.admit), and the page answers at once: the
 request never waits for PostgreSQL, so a burst of sign-ups costs the web tier one
 Redis round trip each, and the answer takes the same time whatever the address's
-state. A `drain_signups` task records what the stream holds (services/signup.py).
+state. A `drain_signups` task records what the stream holds (services/signup_intake.py).
+
+Entries are sealed (AES-GCM, with a key derived from SECRET_KEY): Redis, its snapshots,
+its append-only file and any replica only ever hold ciphertext, never an address or a
+name, including entries Redis keeps on disk or in a stream node after their deletion.
 
 Delivery is at least once. Entries are read through a consumer group and deleted only
-after they are recorded; an entry held longer than STALE_MS by a reader that died is
-claimed by the next drain, and recording is idempotent on the entry id.
+after they are recorded; a reader's own unrecorded entries are read again when its
+task is retried, an entry held longer than STALE_MS by a reader that died is claimed by
+the next drain, and recording is idempotent on the entry id.
 
 At most one drain is asked for at a time: the append sets DRAIN_FLAG and asks for a
 drain only when the flag was not already set; the drain clears it only when the stream
-is empty, atomically, so an entry is always either seen by a running drain or asks for
-a new one. Beat runs a drain every minute as well, for a drain task that was lost.
-
-Entries hold an address and a name for the seconds between the request and its record;
-the drain deletes each one it records (XACK and XDEL), and Redis frees the memory once
-every entry of a stream node is gone.
+is empty, atomically, and reads again when it is not, so an entry is always either
+read by a running drain or asks for a new one. Beat runs a drain every minute as well,
+for a drain task that was lost. Needs Redis 7 (XAUTOCLAIM's reply shape).
 """
 
+import base64
+import hashlib
+import hmac
+import os
 from functools import cache
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from redis.exceptions import ResponseError
 
@@ -36,6 +44,8 @@ DRAIN_FLAG = "tidings:signups:drain"
 FLAG_SECONDS = 60
 STALE_MS = 60_000
 FIELD = "entry"
+_KEY_LABEL = b"tidings.signup-intake"
+_NONCE_BYTES = 12
 
 # Clear the flag only when nothing is left, in one step with the check: an append after
 # this finds the flag gone and asks for a drain; one before it keeps this drain going.
@@ -53,9 +63,36 @@ def enabled() -> bool:
     return bool(settings.REDIS_URL)
 
 
+def _key(secret: str) -> bytes:
+    return hmac.new(secret.encode(), _KEY_LABEL, hashlib.sha256).digest()
+
+
+def seal(payload: str) -> str:
+    """`payload` encrypted and authenticated under the current SECRET_KEY."""
+    nonce = os.urandom(_NONCE_BYTES)
+    sealed = AESGCM(_key(settings.SECRET_KEY)).encrypt(nonce, payload.encode(), _KEY_LABEL)
+    return base64.urlsafe_b64encode(nonce + sealed).decode()
+
+
+def unseal(token: str) -> str:
+    """The payload `seal` made, under SECRET_KEY or one of SECRET_KEY_FALLBACKS (an
+    entry sealed just before a key rotation). Raises ValueError for anything else."""
+    try:
+        raw = base64.urlsafe_b64decode(token.encode())
+    except (ValueError, UnicodeEncodeError) as error:
+        raise ValueError("not a sealed intake entry") from error
+    nonce, sealed = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:]
+    for secret in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]:
+        try:
+            return AESGCM(_key(secret)).decrypt(nonce, sealed, _KEY_LABEL).decode()
+        except (InvalidTag, ValueError):
+            continue
+    raise ValueError("not a sealed intake entry")
+
+
 def append_for(payload: str) -> Append:
-    """What abuse.admit adds to the stream when it admits the request."""
-    return Append(stream=STREAM, flag=DRAIN_FLAG, field=FIELD, payload=payload, flag_seconds=FLAG_SECONDS)
+    """What abuse.admit adds to the stream, sealed, when it admits the request."""
+    return Append(stream=STREAM, flag=DRAIN_FLAG, field=FIELD, payload=seal(payload), flag_seconds=FLAG_SECONDS)
 
 
 def _ensure_group(client: Any) -> None:
@@ -68,22 +105,28 @@ def _ensure_group(client: Any) -> None:
 
 
 def read(*, consumer: str, count: int) -> list[tuple[str, str]]:
-    """Up to `count` entries for `consumer` as (entry id, payload): first any that a dead
-    reader left unrecorded for longer than STALE_MS, then new ones."""
+    """Up to `count` entries for `consumer` as (entry id, sealed payload): first its own
+    that it read before and has not recorded (a retried task), then any that a dead
+    reader has held for longer than STALE_MS, then new ones. An entry without the
+    expected field comes back with an empty payload, for the caller to drop."""
     client = redis_client()
     _ensure_group(client)
     # redis-py types these replies loosely (they depend on the protocol version): read
     # them as the RESP2 shapes they are here.
-    claim: Any = client.xautoclaim(STREAM, GROUP, consumer, min_idle_time=STALE_MS, start_id="0-0", count=count)
-    entries: list[Any] = claim[1] or []
+    own: Any = client.xreadgroup(GROUP, consumer, {STREAM: "0"}, count=count)
+    entries: list[Any] = own[0][1] if own else []
+    if not entries:
+        claim: Any = client.xautoclaim(STREAM, GROUP, consumer, min_idle_time=STALE_MS, start_id="0-0", count=count)
+        entries = claim[1] or []
     if not entries:
         answer: Any = client.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=count)
         entries = answer[0][1] if answer else []
-    return [(_text(entry_id), _text(fields[FIELD.encode()])) for entry_id, fields in entries if fields]
+    # An entry deleted while pending comes back without fields; it needs no recording.
+    return [(_text(entry_id), _text((fields or {}).get(FIELD.encode(), b""))) for entry_id, fields in entries]
 
 
 def done(entry_ids: list[str]) -> None:
-    """Forget recorded entries: acknowledged, and deleted with the personal data they hold."""
+    """Forget finished entries: acknowledged, and deleted with the data they hold."""
     if not entry_ids:
         return
     pipe = redis_client().pipeline(transaction=True)
@@ -99,7 +142,7 @@ def hold() -> None:
 
 def release() -> bool:
     """Clear the flag if the stream is empty. False: entries remain (new ones, or ones
-    in another reader's hands), and the flag stays until it expires."""
+    in another reader's hands), and the flag stays."""
     return bool(_release_script()(keys=[STREAM, DRAIN_FLAG]))
 
 

@@ -4,7 +4,7 @@ Each task is idempotent (acks_late may deliver it twice); config/celery.py route
 `transactional` for one person's mail and data, `bulk` for mailings and sweeps.
 """
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -44,13 +44,16 @@ def expire_pending_signups() -> int:
 # a safety net. A database or Redis outage is retried with backoff; entries wait in
 # the stream meanwhile.
 @shared_task(
+    bind=True,
     name="subscriptions.drain_signups",
     autoretry_for=(OperationalError, InterfaceError, RedisConnectionError),
     retry_backoff=True,
     max_retries=8,
 )
-def drain_signups() -> dict[str, int | bool]:
-    outcome = signup_intake.signups_drain()
+def drain_signups(self: Task) -> dict[str, int | bool]:
+    # Retries keep the task id, and so the reader name: a retry reads again the entries
+    # the failed run left unrecorded, without waiting for them to go stale.
+    outcome = signup_intake.signups_drain(reader=f"drain-{self.request.id}" if self.request.id else None)
     if outcome.more:  # a flood: hand over to a fresh task rather than hold this process
         drain_signups.delay()
     return outcome.as_dict()

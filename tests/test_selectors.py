@@ -44,6 +44,20 @@ def test_a_page_checked_within_the_reuse_window_is_reused_without_a_query(form, 
         assert selectors.signup_page_get(campaign_slug="police", form_slug="forces", reuse_within=60) is first
 
 
+def test_reusing_a_page_does_not_extend_its_window(form, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(selectors, "monotonic", lambda: clock[0])
+    _page()  # checked at 1000.0
+    Campaign.objects.filter(pk=form.campaign_id).update(status=Campaign.Status.ENDED)
+    clock[0] = 1000.6
+    assert selectors.signup_page_get(
+        campaign_slug="police", form_slug="forces", reuse_within=1.0
+    ).form.campaign.is_active
+    clock[0] = 1001.2  # 0.6 s after the reuse, 1.2 s after the check
+    page = selectors.signup_page_get(campaign_slug="police", form_slug="forces", reuse_within=1.0)
+    assert not page.form.campaign.is_active
+
+
 def test_a_page_checked_longer_ago_than_the_reuse_window_is_checked_again(form):
     _page()
     Campaign.objects.filter(pk=form.campaign_id).update(status=Campaign.Status.ENDED)

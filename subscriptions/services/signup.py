@@ -12,6 +12,7 @@ intake stream: subscriptions/intake.py) and recorded a moment later by a worker
 
 import dataclasses
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -35,6 +36,8 @@ from subscriptions.models import (
     Topic,
 )
 from subscriptions.services.stats import stat_increment
+
+logger = logging.getLogger(__name__)
 
 
 class RequestVariant(StrEnum):
@@ -114,26 +117,34 @@ def signup_request(
         return
     append = intake.append_for(entry.dumps())
     if abuse.claim_confirmation_email(campaign_id=campaign.pk, email=email, ip=client_ip, append=append):
-        _queue_drain()
+        try:
+            _queue_drain()
+        except Exception:  # the sign-up is accepted: beat's drain records it
+            logger.exception("Could not queue a sign-up drain; the minutely drain will record the sign-up")
 
 
 def signup_record(entry: SignupEntry, *, form: SignupForm, intake_id: str | None = None) -> bool:
     """Record an accepted sign-up: the pending subscriber (or the existing one, locked),
-    a requested ConsentEvent dated when the request came in, the daily count, and the
-    confirmation email queued after commit. `form` is the entry's form with its campaign.
+    a requested ConsentEvent dated when the request came in, the day's count, and the
+    confirmation email queued after commit. `form` is the entry's form.
 
-    Returns False, writing nothing, when the campaign has ended since, or when the
-    intake entry `intake_id` was recorded already (a reader died before deleting it)."""
-    campaign = form.campaign
-    if not campaign.is_active:
-        return False
+    Returns False, writing nothing, when the campaign has ended since (checked under a
+    share lock on the campaign row, so an ending that is under way waits for this record
+    and then erases it too), or when the intake entry `intake_id` was recorded already
+    (a reader died before deleting it); its confirmation is then queued again, which
+    mails nobody twice."""
     with transaction.atomic():
         _commit_without_waiting_for_disk()
-        subscriber, created = _subscriber_locked(
-            campaign=campaign, email=entry.email, first_name=entry.first_name, attributes=entry.attributes
-        )
-        if not created and intake_id is not None and _recorded_already(subscriber, intake_id):
+        if not _campaign_active_locked(form.campaign_id):
             return False
+        subscriber, created = _subscriber_locked(
+            campaign=form.campaign, email=entry.email, first_name=entry.first_name, attributes=entry.attributes
+        )
+        if not created and intake_id is not None:
+            recorded = _request_recorded(subscriber, intake_id)
+            if recorded is not None:
+                transaction.on_commit(lambda: _queue_confirmation(recorded))
+                return False
         variant = _variant(subscriber, entry.topic_ids)
         if not created and subscriber.status == Subscriber.Status.PENDING and not subscriber.legal_hold:
             # Unconfirmed details may be replaced by anyone; they only matter once confirmed.
@@ -157,13 +168,29 @@ def signup_record(entry: SignupEntry, *, form: SignupForm, intake_id: str | None
             topic_ids=entry.topic_ids,
             details=details,
         )
-        stat_increment(campaign_id=campaign.pk, metric="signups")
+        day = timezone.localdate(entry.requested_at)
+        stat_increment(campaign_id=form.campaign_id, metric="signups", day=day)
         transaction.on_commit(lambda: _queue_confirmation(event.pk))
     return True
 
 
-def _recorded_already(subscriber: Subscriber, intake_id: str) -> bool:
-    return subscriber.consent_events.filter(kind=ConsentEvent.Kind.REQUESTED, details__intake_id=intake_id).exists()
+def _campaign_active_locked(campaign_id: int) -> bool:
+    campaign = Campaign.objects.filter(pk=campaign_id)
+    if connection.vendor == "postgresql":  # SQLite, the demo, serialises writers anyway
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT status FROM subscriptions_campaign WHERE id = %s FOR SHARE", [campaign_id])
+            row = cursor.fetchone()
+        return row is not None and row[0] == Campaign.Status.ACTIVE
+    return campaign.filter(status=Campaign.Status.ACTIVE).exists()
+
+
+def _request_recorded(subscriber: Subscriber, intake_id: str) -> int | None:
+    """The id of the request this intake entry already made, if it did."""
+    return (
+        subscriber.consent_events.filter(kind=ConsentEvent.Kind.REQUESTED, details__intake_id=intake_id)
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
 def _queue_drain() -> None:

@@ -10,6 +10,7 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
+from subscriptions import intake
 from subscriptions.addresses import email_hmac
 from subscriptions.models import Campaign, ConsentEvent, Subscriber, Subscription, Suppression
 from subscriptions.services.api_keys import api_key_rotate
@@ -149,6 +150,7 @@ class TestSignupPage:
         # POST, so the person sees "check your email"; the record step sees the end.
         response = _post(client, form, email="kim@example.com")
         assert response.status_code == 302
+        assert intake.backlog() == 0, "the drain ran and dropped it"
         assert not Subscriber.objects.filter(email="kim@example.com").exists()
         assert [m.to for m in mail.outbox if "kim@example.com" in m.to] == []
 
