@@ -17,21 +17,19 @@ Prints one JSON line.
 """
 
 import argparse
-import hashlib
-import hmac
 import http.client
 import json
 import multiprocessing
 import os
-import secrets
 import threading
 import time
 from typing import Any
 from urllib.parse import quote, urlparse
 
 from bench.load import percentile
-from bench.server import bench_env, gunicorn, prepare_database
-from bench.signup import FORM_PATH, UNLIMITED, _form_session
+from bench.populate import copy_active_subscribers
+from bench.server import gunicorn, prepare_database
+from bench.signup import FORM_PATH, _form_session, unlimited_signup_env
 
 DATABASE = "tidings_bench_purge"
 REDIS_DB = 13
@@ -42,9 +40,8 @@ WARM_UP_SECONDS = 3.0  # the first requests load code in each gunicorn worker
 def populate(size: int) -> int:
     """The campaign to erase; returns its id. Everything is written set-based."""
     from django.db import connection
-    from psycopg.types.json import Jsonb
 
-    from subscriptions.models import Campaign, Mailing, Subscriber, Topic
+    from subscriptions.models import Campaign, Mailing, Topic
 
     campaign = Campaign.objects.create(
         slug="bench-purge", name="Bench purge", controller_name="Bench Department", sender_name="Bench",
@@ -53,25 +50,8 @@ def populate(size: int) -> int:
     first = Topic.objects.create(campaign=campaign, slug="first", name="First")
     second = Topic.objects.create(campaign=campaign, slug="second", name="Second")
     mailing = Mailing.objects.create(campaign=campaign, subject="News", body="Hello", status="sent", sent_count=size)
-    template = Subscriber(campaign=campaign, status="active", email="x@example.org")
-    fields = [f for f in Subscriber._meta.concrete_fields if not f.primary_key]
-    defaults = {}
-    for f in fields:
-        value = f.get_db_prep_save(f.pre_save(template, True), connection)
-        defaults[f.column] = Jsonb(getattr(template, f.attname)) if f.get_internal_type() == "JSONField" else value
-    columns = [str(f.column) for f in fields]
-    key = os.environ["SUPPRESSION_KEY"].encode()
+    copy_active_subscribers(campaign, size, email=lambda i: f"purge{i}@example.com", first_name=lambda i: f"Person{i}")
     with connection.cursor() as cursor:
-        with cursor.copy(f"COPY subscriptions_subscriber ({', '.join(columns)}) FROM STDIN") as copy:
-            for i in range(size):
-                email = f"purge{i}@example.com"
-                row = defaults | {
-                    "email": email,
-                    "email_hmac": hmac.new(key, email.encode(), hashlib.sha256).hexdigest(),
-                    "first_name": f"Person{i}",
-                    "link_key": secrets.token_hex(16),
-                }
-                copy.write_row([row[c] for c in columns])
         people = "FROM subscriptions_subscriber s WHERE s.campaign_id = %(campaign)s"
         params = {"campaign": campaign.pk, "first": first.pk, "second": second.pk, "mailing": mailing.pk}
         cursor.execute(
@@ -197,15 +177,7 @@ def _summary(samples: list[tuple[float, float, int]]) -> dict[str, Any]:
 
 
 def run(size: int, rate: float) -> dict[str, Any]:
-    env = bench_env(
-        database=DATABASE,
-        redis_db=REDIS_DB,
-        SIGNUP_LIMIT_PER_IP_PER_MINUTE=UNLIMITED,
-        SIGNUP_LIMIT_PER_IP_PER_HOUR=UNLIMITED,
-        SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR=UNLIMITED,
-        CONFIRMATION_EMAILS_PER_HOUR=UNLIMITED,
-        SIGNUP_MIN_FILL_SECONDS="0",
-    )
+    env = unlimited_signup_env(database=DATABASE, redis_db=REDIS_DB)
     prepare_database(env, DATABASE)
     os.environ.update(env)
     import django

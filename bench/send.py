@@ -17,11 +17,8 @@ Prints one JSON line.
 """
 
 import argparse
-import hashlib
-import hmac
 import json
 import os
-import secrets
 import shutil
 import smtplib
 import subprocess
@@ -33,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench.populate import copy_active_subscribers
 from bench.server import bench_env, celery_workers, free_port, prepare_database
 
 if TYPE_CHECKING:
@@ -107,9 +105,8 @@ def _status_kb(pid: int, field: str) -> int:
 def populate(size: int, throughput_size: int) -> tuple["Campaign", "Topic", "Topic"]:
     """`size` active subscribers to topic A; the first `throughput_size` also follow topic B."""
     from django.db import connection
-    from psycopg.types.json import Jsonb
 
-    from subscriptions.models import Campaign, Subscriber, Topic
+    from subscriptions.models import Campaign, Topic
 
     campaign = Campaign.objects.create(
         slug="bench-send", name="Bench", controller_name="Bench Department", sender_name="Bench updates",
@@ -117,25 +114,13 @@ def populate(size: int, throughput_size: int) -> tuple["Campaign", "Topic", "Top
     )  # fmt: skip
     everyone = Topic.objects.create(campaign=campaign, slug="everyone", name="Everyone", kind="entity")
     some = Topic.objects.create(campaign=campaign, slug="some", name="Some", kind="entity")
-    template = Subscriber(campaign=campaign, status="active", email="x@example.org")
-    fields = [f for f in Subscriber._meta.concrete_fields if not f.primary_key]
-    defaults = {}
-    for f in fields:
-        value = f.get_db_prep_save(f.pre_save(template, True), connection)
-        defaults[f.column] = Jsonb(getattr(template, f.attname)) if f.get_internal_type() == "JSONField" else value
-    columns = [f.column for f in fields if f.column is not None]  # concrete fields all have one
-    key = os.environ["SUPPRESSION_KEY"].encode()
+    copy_active_subscribers(
+        campaign,
+        size,
+        email=lambda i: f"person{i}@example.com",
+        first_name=lambda i: "Zoë" if i % 7 == 0 else f"Person{i}",
+    )
     with connection.cursor() as cursor:
-        with cursor.copy(f"COPY subscriptions_subscriber ({', '.join(columns)}) FROM STDIN") as copy:
-            for i in range(size):
-                email = f"person{i}@example.com"
-                row = defaults | {
-                    "email": email,
-                    "email_hmac": hmac.new(key, email.encode(), hashlib.sha256).hexdigest(),
-                    "first_name": "Zoë" if i % 7 == 0 else f"Person{i}",
-                    "link_key": secrets.token_hex(16),
-                }
-                copy.write_row([row[c] for c in columns])
         insert = """INSERT INTO subscriptions_subscription (subscriber_id, topic_id, created_at, source, ended_reason)
                     SELECT id, %s, now(), 'import', '' FROM subscriptions_subscriber
                     WHERE campaign_id = %s AND id <= (SELECT min(id) FROM subscriptions_subscriber

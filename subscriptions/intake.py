@@ -63,14 +63,16 @@ def enabled() -> bool:
     return bool(settings.REDIS_URL)
 
 
-def _key(secret: str) -> bytes:
-    return hmac.new(secret.encode(), _KEY_LABEL, hashlib.sha256).digest()
+@cache
+def _cipher(secret: str) -> AESGCM:
+    """The cipher for one secret, derived once per process (sealing is on the request path)."""
+    return AESGCM(hmac.new(secret.encode(), _KEY_LABEL, hashlib.sha256).digest())
 
 
 def seal(payload: str) -> str:
     """`payload` encrypted and authenticated under the current SECRET_KEY."""
     nonce = os.urandom(_NONCE_BYTES)
-    sealed = AESGCM(_key(settings.SECRET_KEY)).encrypt(nonce, payload.encode(), _KEY_LABEL)
+    sealed = _cipher(settings.SECRET_KEY).encrypt(nonce, payload.encode(), _KEY_LABEL)
     return base64.urlsafe_b64encode(nonce + sealed).decode()
 
 
@@ -84,7 +86,7 @@ def unseal(token: str) -> str:
     nonce, sealed = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:]
     for secret in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]:
         try:
-            return AESGCM(_key(secret)).decrypt(nonce, sealed, _KEY_LABEL).decode()
+            return _cipher(secret).decrypt(nonce, sealed, _KEY_LABEL).decode()
         except (InvalidTag, ValueError):
             continue
     raise ValueError("not a sealed intake entry")

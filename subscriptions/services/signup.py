@@ -175,13 +175,12 @@ def signup_record(entry: SignupEntry, *, form: SignupForm, intake_id: str | None
 
 
 def _campaign_active_locked(campaign_id: int) -> bool:
-    campaign = Campaign.objects.filter(pk=campaign_id)
-    if connection.vendor == "postgresql":  # SQLite, the demo, serialises writers anyway
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT status FROM subscriptions_campaign WHERE id = %s FOR SHARE", [campaign_id])
-            row = cursor.fetchone()
-        return row is not None and row[0] == Campaign.Status.ACTIVE
-    return campaign.filter(status=Campaign.Status.ACTIVE).exists()
+    if connection.vendor != "postgresql":  # SQLite, the demo, serialises writers anyway
+        return Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.ACTIVE).exists()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT status FROM subscriptions_campaign WHERE id = %s FOR SHARE", [campaign_id])
+        row = cursor.fetchone()
+    return row is not None and row[0] == Campaign.Status.ACTIVE
 
 
 def _request_recorded(subscriber: Subscriber, intake_id: str) -> int | None:
