@@ -26,6 +26,4 @@ def confirm_token_from(message: EmailMessage) -> str:
 
 def aged_stamp(seconds: int = 30) -> str:
     """A form stamp issued `seconds` ago, as if a person took that long to fill the form."""
-    from django.core import signing
-
-    return signing.dumps(int(time.time()) - seconds, salt=abuse.FORM_STAMP_SALT)
+    return abuse.form_stamp(issued=int(time.time()) - seconds)
