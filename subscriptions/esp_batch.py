@@ -24,18 +24,31 @@ listed keeps one call per person (transports.MessageTransport).
   whole call (HTTP 400) for one unusable address, so a refused call is sent again
   one person at a time to find who.
 
+- SendGrid: with merge_data and no template_id, anymail writes per-personalization
+  legacy `substitutions`, each key formatted by `merge_field_format` (set per message
+  through esp_extra), merge_metadata as the personalization's `custom_args` and
+  merge_headers as its `headers`; it also gives each personalization an
+  `anymail_id`, so every person has a message id of their own (anymail/backends/
+  sendgrid.py: serialize_data, build_merge_data,
+  convert_dynamic_template_data_to_legacy_substitutions). SendGrid substitutes in
+  the subject and both content parts, and takes at most 1,000 personalizations per
+  call (https://www.twilio.com/docs/sendgrid/api-reference/mail-send/mail-send).
+  django-anymail has marked SendGrid unsupported (untested) since 13.0.1.
+
 Left out on purpose, from the same sources: Amazon SES and Postmark (merge_data only
 with a stored template), Resend (no merge_data), MailerSend (no metadata at all),
-Mandrill (no merge_headers). Brevo, SparkPost, SendGrid, Mailjet, Mailtrap and
-Unisender Go take all three in anymail, but how their templating escapes substituted
-values in inline content is not yet verified here, so they stay one call per person.
+Mandrill (no merge_headers). Brevo, SparkPost, Mailjet, Mailtrap and Unisender Go
+take all three in anymail, but run inline content through a template language, so the
+mailing's own text would need escaping for each; they stay one call per person.
 
 Whatever a first name contains stays text: the HTML copy takes an HTML-escaped value
-(a key of its own) with "%" as "&#37;", so nothing in it can read as a merge field.
-The text copy takes the name as it is; Mailgun is understood to substitute in one
-pass, which its documentation does not state and the tests (against a fake) cannot
-prove. People whose addresses meet on the wire are sent apart (merge data is keyed
-by address).
+(a key of its own) with the merge field's delimiter ("%" or "-") as a character
+reference, so nothing in it can read as a merge field, however the ESP substitutes.
+The text copy takes the name as it is; neither ESP documents whether substituted
+values are searched again, but each call's merge data holds only each person's own
+values, so at worst a name written like a merge field shows that person's own link.
+People whose addresses meet on the wire are sent apart (merge data is keyed by
+address).
 """
 
 import email.utils
@@ -56,11 +69,15 @@ from subscriptions.transports import AnymailCalls, Outcomes, Outgoing, Permanent
 class EspBatching:
     merge_field: str  # the ESP's syntax for a merge field; "{}" is the key
     max_recipients: int
+    # For ESPs whose merge fields are plain strings anymail must be told the form of:
+    # merge_data keys are written this way in the call (anymail's merge_field_format).
+    names_fields: bool = False
 
 
 # Keyed by anymail's esp_name for the backend.
 BATCHING = {
     "Mailgun": EspBatching(merge_field="%recipient.{}%", max_recipients=1000),
+    "SendGrid": EspBatching(merge_field="-{}-", max_recipients=1000, names_fields=True),
 }
 
 
@@ -79,6 +96,7 @@ class MergedBody:
         # One key per default, since {{ first_name|default:"…" }} may differ between slots.
         self.name_keys = {default: f"tidings_name{index}" for index, default in enumerate(defaults)}
         self.merge_field = merge_field
+        self.delimiter = merge_field[0]  # "%" for Mailgun, "-" for SendGrid
         self.text = self._join(compiled.text, html_part=False)
         self.html = self._join(compiled.html, html_part=True)
 
@@ -100,8 +118,9 @@ class MergedBody:
         values = {"tidings_unsubscribe_url": personal.unsubscribe_url, "tidings_manage_url": personal.manage_url}
         for default, key in self.name_keys.items():
             values[key] = name or default
-            # "%" as a character reference: it shows the same, and no merge syntax survives.
-            values[f"{key}_html"] = html.escape(name or default).replace("%", "&#37;")
+            # The merge field's delimiter as a character reference: it shows the same,
+            # and no merge field can survive in a name, however the ESP substitutes.
+            values[f"{key}_html"] = html.escape(name or default).replace(self.delimiter, f"&#{ord(self.delimiter)};")
         return values
 
 
@@ -109,6 +128,7 @@ class EspBatchTransport(AnymailCalls):
     def __init__(self, *, backend: BaseEmailBackend, template: MimeTemplate, name: str, batching: EspBatching) -> None:
         super().__init__(backend=backend, template=template, name=name)
         self.max_recipients: int | None = batching.max_recipients
+        self.batching = batching
         self.body = MergedBody(template.compiled, batching.merge_field)
 
     def build(self, items: Sequence[Outgoing]) -> AnymailMessage:
@@ -133,6 +153,8 @@ class EspBatchTransport(AnymailCalls):
             }
             for item in items
         }
+        if self.batching.names_fields:
+            message.esp_extra = {"merge_field_format": self.batching.merge_field}
         return message
 
     def _call(self, items: Sequence[Outgoing]) -> Outcomes:

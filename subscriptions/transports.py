@@ -23,7 +23,7 @@ import contextlib
 import email.utils
 import smtplib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -207,6 +207,17 @@ def retry_after_seconds(value: str | None, default: float = 1.0) -> float:
     return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
+def _rate_limit_wait(headers: Mapping[str, str]) -> float:
+    """Seconds a 429 asks us to wait: Retry-After, or SendGrid's X-RateLimit-Reset (the
+    Unix time its window resets), else the default."""
+    if headers.get("Retry-After") is None and (reset := headers.get("X-RateLimit-Reset")):
+        try:
+            return max(float(reset) - time.time(), 0.0)
+        except ValueError:
+            pass
+    return retry_after_seconds(headers.get("Retry-After"))
+
+
 def _caused_by(error: BaseException, *types: type[BaseException]) -> bool:
     seen: BaseException | None = error
     while seen is not None:
@@ -223,7 +234,7 @@ def anymail_fault(error: AnymailError) -> SendFault:
     status = getattr(error, "status_code", None)
     if status == 429:
         headers = getattr(getattr(error, "response", None), "headers", None) or {}
-        return RateLimited(reason, retry_after=retry_after_seconds(headers.get("Retry-After")))
+        return RateLimited(reason, retry_after=_rate_limit_wait(headers))
     if status is not None and 200 <= status < 300:
         # The ESP took the request but anymail could not read its answer: it may have
         # accepted the message (every recipient of a batch call), so never resend.

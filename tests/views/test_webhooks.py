@@ -126,6 +126,33 @@ class TestTracking:
         assert Suppression.objects.get().reason == "complaint"
         assert_nothing_left(EMAIL, NAME)
 
+    @pytest.mark.parametrize(("bounce_type", "withdrawn"), [("bounce", True), ("blocked", False)])
+    def test_a_sendgrid_bounce_of_a_batch_sent_delivery_is_matched(self, run, client, delivery, bounce_type, withdrawn):
+        """A batch call's events carry the person's anymail_id (stored as their message
+        id) and custom_args (the delivery id) at the top level of each event."""
+        Delivery.objects.filter(pk=delivery.pk).update(esp_message_id="0b8f3c2e-anymail-id")
+        event = {
+            "email": EMAIL,
+            "timestamp": int(time.time()),
+            "event": "bounce",
+            "type": bounce_type,
+            "sg_event_id": f"sg-event-{bounce_type}",
+            "sg_message_id": "call-id-not-per-person.filter0001",
+            "anymail_id": "0b8f3c2e-anymail-id",
+            "delivery_id": str(delivery.pk),
+            "reason": "550 5.1.1 The email account that you tried to reach does not exist.",
+            "status": "5.1.1",
+        }
+        url = reverse("anymail:sendgrid_tracking_webhook")
+        response = run(client.post, url, data=json.dumps([event]), content_type="application/json", **basic_auth())
+        assert response.status_code == 200
+        assert Mailing.objects.get(pk=delivery.mailing_id).bounced_count == 1
+        if withdrawn:
+            assert Suppression.objects.get().reason == "hard_bounce"
+            assert_nothing_left(EMAIL, NAME)
+        else:
+            assert Subscriber.objects.get().status == "active"
+
     def test_a_mailgun_event_with_a_bad_signature_is_refused_even_with_the_secret(self, run, client, delivery):
         payload = {
             "signature": mailgun_signature(key="not-the-key"),

@@ -1,0 +1,119 @@
+"""SendGrid's v3 send API on a local port, so anymail's real SendGrid backend can be driven over HTTP.
+
+Each POST to /v3/mail/send is recorded as SendGrid would receive it (the JSON body)
+and answered from a queue of scripted answers, else 202 Accepted. `Received.messages()`
+does what SendGrid does with a call: one message per personalization, its
+`substitutions` replaced in the subject and both content parts, and its own headers
+and custom_args beside the call's. SendGrid does not document whether a substituted
+value is itself searched for further tags; `passes` lets a test try both readings.
+"""
+
+import json
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Answer:
+    status: int = 202
+    reset_in: float | None = None  # with a 429: X-RateLimit-Reset this many seconds from now
+    drop: bool = False  # read the whole request, then drop the connection without answering
+    refuse: str | None = None  # answer 400 when this address is among the recipients
+
+
+@dataclass
+class Received:
+    path: str
+    body: dict[str, Any]
+
+    @property
+    def to(self) -> list[str]:
+        return [to["email"] for personalization in self.body["personalizations"] for to in personalization["to"]]
+
+    def messages(self, *, passes: int = 1) -> dict[str, dict[str, Any]]:
+        """What each recipient gets: subject, text and html with their substitutions made
+        (`passes` times over), and the headers and custom_args that reach them."""
+        content = {part["type"]: part["value"] for part in self.body["content"]}
+        out = {}
+        for personalization in self.body["personalizations"]:
+            [to] = personalization["to"]
+            substitutions = personalization.get("substitutions", {})
+
+            def substitute(text: str, substitutions: dict[str, str] = substitutions) -> str:
+                for _ in range(passes):
+                    for tag, value in substitutions.items():
+                        text = text.replace(tag, value)
+                return text
+
+            out[to["email"]] = {
+                "subject": substitute(personalization.get("subject", self.body["subject"])),
+                "text": substitute(content["text/plain"]),
+                "html": substitute(content["text/html"]),
+                "headers": {**self.body.get("headers", {}), **personalization.get("headers", {})},
+                "custom_args": personalization.get("custom_args", {}),
+            }
+        return out
+
+
+@dataclass
+class FakeSendGrid:
+    port: int = 0
+    received: list[Received] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answer(self, *answers: Answer) -> None:
+        self.answers.extend(answers)
+
+    def _next(self, path: str, body: dict[str, Any]) -> Answer:
+        with self.lock:
+            self.received.append(Received(path=path, body=body))
+            return self.answers.pop(0) if self.answers else Answer()
+
+
+def _handler(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format, *args):
+            pass
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            answer = fake._next(self.path, body)
+            if answer.drop:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                return
+            status = answer.status
+            if answer.refuse is not None:
+                status = 400 if answer.refuse in Received(self.path, body).to else 202
+            errors = {"errors": [{"message": f"fake SendGrid says {status}"}]}
+            data = b"" if status == 202 else json.dumps(errors).encode()
+            self.send_response(status)
+            if status == 202:
+                self.send_header("X-Message-Id", "call-id-not-per-person")
+            if answer.reset_in is not None:
+                self.send_header("X-RateLimit-Reset", str(int(time.time() + answer.reset_in)))
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
+
+
+class SendGridServer:
+    def __enter__(self) -> FakeSendGrid:
+        self.fake = FakeSendGrid()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.fake))
+        self.fake.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self.fake
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
