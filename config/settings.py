@@ -253,6 +253,11 @@ SEND_BATCH_SIZE = env_int("SEND_BATCH_SIZE", 500, minimum=1)
 SEND_RATE_BURST = env_int("SEND_RATE_BURST", max(int(SEND_RATE_PER_SECOND), 1), minimum=1)
 # Send tasks working on one mailing at once (each claims its own batches).
 SEND_PARALLELISM = env_int("SEND_PARALLELISM", 2, minimum=1)
+# Fan-out of a large campaign runs as this many INSERT ... SELECT statements at once,
+# each over a range of subscriber ids on a database connection of its own; a campaign
+# whose subscriber ids span fewer than FANOUT_PARALLEL_FROM is one statement.
+FANOUT_PARALLELISM = env_int("FANOUT_PARALLELISM", 2, minimum=1)
+FANOUT_PARALLEL_FROM = env_int("FANOUT_PARALLEL_FROM", 100_000, minimum=1)
 # A claim older than this is presumed lost with its worker: its deliveries become
 # `unknown` and are never resent automatically.
 SEND_LEASE_SECONDS = env_int("SEND_LEASE_SECONDS", 900, minimum=60)

@@ -11,8 +11,10 @@ services.reconcile.)
 import logging
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import takewhile
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -75,6 +77,7 @@ INSERT INTO subscriptions_delivery (mailing_id, subscriber_id, status, created_a
 SELECT %(mailing)s, s.id, 'queued', now(), 0, '', ''
 FROM subscriptions_subscriber s
 WHERE s.campaign_id = %(campaign)s AND s.status = 'active' AND NOT s.restricted
+  AND s.id >= %(first)s AND s.id <= %(last)s
   {audience}
   AND NOT EXISTS (
     SELECT 1 FROM subscriptions_suppression x WHERE x.campaign_id = s.campaign_id AND x.email_hmac = s.email_hmac)
@@ -166,12 +169,54 @@ def _audience(mailing: Mailing) -> tuple[str, list[int]]:
 
 
 def mailing_fan_out(*, mailing: Mailing) -> int:
-    """Make one queued delivery per person who should get this mailing; return how many."""
+    """Make one queued delivery per person who should get this mailing; return how many
+    deliveries it has.
+
+    A small campaign is one statement, in the caller's transaction. A large one is
+    FANOUT_PARALLELISM statements at once, each over a range of subscriber ids on a
+    connection of its own, committed as each finishes: one backend writes about
+    80,000 rows a second here, and the work is CPU-bound. A range that fails leaves
+    the others committed; the caller's transaction then rolls back (the mailing stays
+    scheduled), and the next attempt adds only what is missing, since ON CONFLICT
+    DO NOTHING skips the rows already there."""
     audience, topic_ids = _audience(mailing)
     sql = _FAN_OUT.format(audience=_AUDIENCE[audience])
+    params: dict[str, Any] = {"mailing": mailing.pk, "campaign": mailing.campaign_id, "topics": topic_ids}
+    ranges = _fan_out_ranges(mailing.campaign_id)
+    if not ranges:
+        return 0
+    if len(ranges) == 1:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, {**params, "first": ranges[0][0], "last": ranges[0][1]})
+            return cursor.rowcount
+    before = Delivery.objects.filter(mailing_id=mailing.pk).count()  # an earlier attempt's rows
+
+    def fan_out_range(bounds: tuple[int, int]) -> int:
+        try:  # this thread's own connection, in its own transaction
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(sql, {**params, "first": bounds[0], "last": bounds[1]})
+                return int(cursor.rowcount)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=len(ranges), thread_name_prefix="fan-out") as pool:
+        return before + sum(pool.map(fan_out_range, ranges))
+
+
+def _fan_out_ranges(campaign_id: int) -> list[tuple[int, int]]:
+    """The campaign's active subscriber ids cut into FANOUT_PARALLELISM equal ranges
+    (first, last), or one range when they span less than FANOUT_PARALLEL_FROM."""
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"mailing": mailing.pk, "campaign": mailing.campaign_id, "topics": topic_ids})
-        return cursor.rowcount
+        cursor.execute(
+            "SELECT min(id), max(id) FROM subscriptions_subscriber WHERE campaign_id = %s AND status = 'active'",
+            [campaign_id],
+        )
+        low, high = cursor.fetchone()
+    if low is None:
+        return []
+    parts = settings.FANOUT_PARALLELISM if high - low + 1 >= settings.FANOUT_PARALLEL_FROM else 1
+    edges = [low + (high - low + 1) * i // parts for i in range(parts + 1)]
+    return [(edges[i], edges[i + 1] - 1) for i in range(parts)]
 
 
 def campaign_can_send(campaign: Campaign) -> bool:

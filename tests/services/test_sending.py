@@ -1,4 +1,5 @@
 import base64
+import itertools
 import threading
 
 import pytest
@@ -67,6 +68,71 @@ def test_fanning_out_again_adds_nobody(campaign, topics, audience):
     sending.mailing_fan_out(mailing=mailing)
     assert sending.mailing_fan_out(mailing=mailing) == 0
     assert Delivery.objects.filter(mailing=mailing).count() == 5
+
+
+@pytest.fixture
+def mixed_audience(campaign, topics):
+    """30 followers of topics[0] among people who must not get it, ids interleaved."""
+    wanted = set()
+    for i in range(60):
+        person = SubscriberFactory(campaign=campaign, restricted=i % 6 == 5)
+        if i % 2 == 0:
+            subscribe(person, topics[0])
+            if i % 6 != 5:
+                wanted.add(person.pk)
+        else:
+            subscribe(person, topics[2])
+    return wanted
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_fan_out_runs_in_ranges_at_once_and_picks_the_same_people(
+    campaign, topics, mixed_audience, settings, django_assert_num_queries
+):
+    settings.FANOUT_PARALLEL_FROM = 10
+    settings.FANOUT_PARALLELISM = 1
+    whole = make_mailing(campaign, topics[:1])
+    assert sending.mailing_fan_out(mailing=whole) == len(mixed_audience)
+    settings.FANOUT_PARALLELISM = 4
+    assert len(sending._fan_out_ranges(campaign.pk)) == 4
+    sliced = make_mailing(campaign, topics[:1])
+    # On this connection only the audience's topics, the id range and the count of
+    # earlier rows: each range's INSERT runs on a connection of its own.
+    with django_assert_num_queries(3):
+        assert sending.mailing_fan_out(mailing=sliced) == len(mixed_audience)
+    assert recipients(sliced) == recipients(whole) == mixed_audience
+    ids = list(Subscriber.objects.filter(campaign=campaign).order_by("pk").values_list("pk", flat=True))
+    ranges = sending._fan_out_ranges(campaign.pk)
+    assert ranges[0][0] == ids[0]
+    assert ranges[-1][1] == ids[-1]
+    assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(ranges)), "no gap, no overlap"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fan_out_range_that_fails_is_completed_by_the_next_attempt_without_duplicates(
+    campaign, topics, mixed_audience, settings, monkeypatch
+):
+    settings.FANOUT_PARALLEL_FROM = 10
+    settings.FANOUT_PARALLELISM = 3
+    mailing = make_mailing(campaign, topics[:1], status=Mailing.Status.SCHEDULED)
+    Mailing.objects.filter(pk=mailing.pk).update(scheduled_at=timezone.now())
+    ranges = sending._fan_out_ranges(campaign.pk)
+    # The last range's statement fails (a bound that is not a number); the others commit.
+    monkeypatch.setattr(sending, "_fan_out_ranges", lambda campaign_id: [*ranges[:2], ("x", "x")])
+    with pytest.raises(Exception):  # noqa: B017, PT011 - whatever the driver raises
+        sending.mailing_start(mailing_id=mailing.pk)
+    mailing.refresh_from_db()
+    assert mailing.status == Mailing.Status.SCHEDULED, "the mailing's own change rolled back"
+    partial = recipients(mailing)
+    assert partial
+    assert partial < mixed_audience
+    monkeypatch.setattr(sending, "_fan_out_ranges", lambda campaign_id: ranges)
+    assert sending.mailing_start(mailing_id=mailing.pk)  # its send tasks run at commit (eager)
+    mailing.refresh_from_db()
+    assert (mailing.recipients_count, mailing.sent_count) == (len(mixed_audience), len(mixed_audience))
+    assert mailing.status == Mailing.Status.SENT
+    assert Delivery.objects.filter(mailing=mailing).count() == len(mixed_audience)
+    assert recipients(mailing) == mixed_audience
 
 
 def test_starting_a_due_mailing_fans_out_once_and_sends(
