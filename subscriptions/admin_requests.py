@@ -18,6 +18,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from subscriptions.forms import PlainTextField
 from subscriptions.models import Campaign, PrivacyNotice, Subscriber
 from subscriptions.services import lifecycle, privacy
 
@@ -38,7 +39,7 @@ class HoldForm(RequestForm):
 
 class RectifyForm(RequestForm):
     email = forms.EmailField(max_length=254)
-    first_name = forms.CharField(max_length=100, required=False)
+    first_name = PlainTextField(max_length=100, required=False, strip=True)
     attributes = forms.JSONField(required=False, help_text="Only the fields the campaign collects.")
 
 

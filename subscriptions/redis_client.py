@@ -9,6 +9,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from redis.maint_notifications import MaintNotificationsConfig
 
 
 @cache
@@ -24,7 +25,8 @@ class HotScript:
     132 µs against 48 µs for the same EVALSHA). A sign-up request makes one call, so
     it goes straight to a connection. As at redis-py's pool checkout, a connection the
     server closed while idle is found and replaced before sending; a call is never
-    sent twice, since the script counts and appends."""
+    sent twice, since the script counts and appends. These connections are outside the
+    pool: one per web process (and thread), not counted in its max_connections."""
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -48,7 +50,11 @@ class HotScript:
         local = self._local
         if getattr(local, "pid", None) != os.getpid():  # never share a socket across a fork
             pool = redis_client().connection_pool
-            local.connection = pool.connection_class(**pool.connection_kwargs)
+            # Off the pool, so without its maintenance-notification handling: with it
+            # on (RESP3 servers that push notices), pending data would read as stale.
+            options = {**pool.connection_kwargs, "maint_notifications_config": MaintNotificationsConfig(enabled=False)}
+            options.pop("maint_notifications_pool_handler", None)
+            local.connection = pool.connection_class(**options)
             local.pid = os.getpid()
         connection = local.connection
         try:

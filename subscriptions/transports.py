@@ -21,6 +21,7 @@ have been accepted: never resend it; webhooks will tell).
 
 import contextlib
 import email.utils
+import math
 import smtplib
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -207,15 +208,19 @@ def retry_after_seconds(value: str | None, default: float = 1.0) -> float:
     return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
-def _rate_limit_wait(headers: Mapping[str, str]) -> float:
+# The longest wait a 429 may ask for: beyond it, a malformed or absurd header (a reset
+# time in milliseconds, "inf") must not park every worker for days.
+MAX_RATE_LIMIT_WAIT = 3600.0
+
+
+def rate_limit_wait(headers: Mapping[str, str]) -> float:
     """Seconds a 429 asks us to wait: Retry-After, or SendGrid's X-RateLimit-Reset (the
-    Unix time its window resets), else the default."""
+    Unix time its window resets), else the default; never more than an hour."""
+    wait = retry_after_seconds(headers.get("Retry-After"))
     if headers.get("Retry-After") is None and (reset := headers.get("X-RateLimit-Reset")):
-        try:
-            return max(float(reset) - time.time(), 0.0)
-        except ValueError:
-            pass
-    return retry_after_seconds(headers.get("Retry-After"))
+        with contextlib.suppress(ValueError):
+            wait = float(reset) - time.time()
+    return min(max(wait, 0.0), MAX_RATE_LIMIT_WAIT) if math.isfinite(wait) else 1.0
 
 
 def _caused_by(error: BaseException, *types: type[BaseException]) -> bool:
@@ -234,7 +239,7 @@ def anymail_fault(error: AnymailError) -> SendFault:
     status = getattr(error, "status_code", None)
     if status == 429:
         headers = getattr(getattr(error, "response", None), "headers", None) or {}
-        return RateLimited(reason, retry_after=_rate_limit_wait(headers))
+        return RateLimited(reason, retry_after=rate_limit_wait(headers))
     if status is not None and 200 <= status < 300:
         # The ESP took the request but anymail could not read its answer: it may have
         # accepted the message (every recipient of a batch call), so never resend.

@@ -50,7 +50,7 @@ def _accept(request: HttpRequest, page: SignupPage, *, source: ConsentEvent.Sour
     form = _form_fields(page, request.POST)
     if not form.is_valid():
         return _render_form(request, page, form, status=400)
-    stamp = request.POST.get("stamp") if source == ConsentEvent.Source.PAGE else None
+    stamp = request.POST.get("stamp", "") if source == ConsentEvent.Source.PAGE else None
     if abuse.looks_automated(honeypot=form.cleaned_data["website"], stamp=stamp):
         return None  # a bot sees success and learns nothing
     try:

@@ -234,6 +234,13 @@ class TestAbuse:
         assert not Subscriber.objects.exists()
         assert mailoutbox == []
 
+    @pytest.mark.parametrize("stamp", ["", None])
+    def test_our_page_posted_without_its_stamp_does_nothing(self, client, form, mailoutbox, stamp):
+        response = _post(client, form, stamp=stamp)
+        assert response.status_code == 302
+        assert not Subscriber.objects.exists()
+        assert mailoutbox == []
+
     def test_a_forged_stamp_does_nothing(self, client, form, mailoutbox):
         response = _post(client, form, stamp="1700000000:forged")
         assert response.status_code == 302

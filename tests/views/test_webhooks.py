@@ -126,10 +126,16 @@ class TestTracking:
         assert Suppression.objects.get().reason == "complaint"
         assert_nothing_left(EMAIL, NAME)
 
-    @pytest.mark.parametrize(("bounce_type", "withdrawn"), [("bounce", True), ("blocked", False)])
-    def test_a_sendgrid_bounce_of_a_batch_sent_delivery_is_matched(self, run, client, delivery, bounce_type, withdrawn):
+    @pytest.mark.parametrize(
+        ("bounce_type", "withdrawn", "with_delivery_id"),
+        [("bounce", True, True), ("blocked", False, True), ("bounce", True, False)],
+    )
+    def test_a_sendgrid_bounce_of_a_batch_sent_delivery_is_matched(
+        self, run, client, delivery, bounce_type, withdrawn, with_delivery_id
+    ):
         """A batch call's events carry the person's anymail_id (stored as their message
-        id) and custom_args (the delivery id) at the top level of each event."""
+        id) and custom_args (the delivery id) at the top level of each event; either
+        one alone finds the delivery."""
         Delivery.objects.filter(pk=delivery.pk).update(esp_message_id="0b8f3c2e-anymail-id")
         event = {
             "email": EMAIL,
@@ -143,6 +149,8 @@ class TestTracking:
             "reason": "550 5.1.1 The email account that you tried to reach does not exist.",
             "status": "5.1.1",
         }
+        if not with_delivery_id:
+            del event["delivery_id"]
         url = reverse("anymail:sendgrid_tracking_webhook")
         response = run(client.post, url, data=json.dumps([event]), content_type="application/json", **basic_auth())
         assert response.status_code == 200
