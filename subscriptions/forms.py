@@ -34,62 +34,81 @@ def extra_field(spec: dict[str, Any]) -> forms.Field:
     return PlainTextField(max_length=spec.get("max_length") or 200, strip=True, **common)
 
 
+def declared_fields(signup_form: SignupForm) -> dict[str, dict[str, Any]]:
+    """The campaign's own fields this form collects, by name."""
+    return {spec["name"]: spec for spec in signup_form.campaign.extra_fields if spec["name"] in signup_form.fields}
+
+
+def signup_fields(signup_form: SignupForm, offered_topics: list[Topic]) -> dict[str, forms.Field]:
+    """A sign-up form's fields in page order (see SignupFormFields)."""
+    fields: dict[str, forms.Field] = {
+        "email": forms.EmailField(
+            label="Email address",
+            max_length=254,
+            error_messages={
+                "required": "Enter your email address",
+                "invalid": "Enter an email address in the correct format, like name@example.com",
+                "max_length": "Email address must be 254 characters or fewer",
+            },
+        ),
+        # A field people never see; bots that fill every input fill this too.
+        "website": forms.CharField(required=False, label="Leave this field empty"),
+        "stamp": forms.CharField(required=False, widget=forms.HiddenInput),
+    }
+    if signup_form.ask_first_name:
+        fields["first_name"] = PlainTextField(
+            label="First name",
+            max_length=100,
+            required=signup_form.first_name_required,
+            error_messages={"required": "Enter your first name"},
+        )
+    if len(offered_topics) > 1:
+        fields["topics"] = forms.MultipleChoiceField(
+            label="What do you want to hear about?",
+            choices=[(topic.slug, topic_label(topic)) for topic in offered_topics],
+            help_text="Select all that apply.",
+            widget=forms.CheckboxSelectMultiple,
+            error_messages={"required": "Select at least one topic", "invalid_choice": "Select topics from the list"},
+        )
+    for name, spec in declared_fields(signup_form).items():
+        fields[name] = extra_field(spec)
+    fields["consent"] = forms.BooleanField(
+        label=signup_form.consent_wording,
+        error_messages={"required": "Confirm that you agree, to sign up"},
+    )
+    return fields
+
+
 def topic_label(topic: Topic) -> str:
     return f"{topic.name} ({topic.public_status})" if topic.public_status else topic.name
 
 
 class SignupFormFields(forms.Form):
-    """Fields are added per SignupForm in __init__; the order is the page's order."""
+    """The sign-up form of one SignupForm version; the fields' order is the page's order.
 
-    email = forms.EmailField(
-        label="Email address",
-        max_length=254,
-        error_messages={
-            "required": "Enter your email address",
-            "invalid": "Enter an email address in the correct format, like name@example.com",
-            "max_length": "Email address must be 254 characters or fewer",
-        },
-    )
-    # A field people never see; bots that fill every input fill this too.
-    website = forms.CharField(required=False, label="Leave this field empty")
-    stamp = forms.CharField(required=False, widget=forms.HiddenInput)
+    Its fields depend only on the form version and its topics, so a caller that keeps
+    them (the sign-up view does, per page version) passes them in as `fields` and they
+    are shared, not rebuilt and deep-copied for every request: building and copying
+    them was half the form's cost. Nothing modifies a field per request, here or in
+    Django's validation and rendering (bound state lives on the form)."""
 
     def __init__(
-        self, *args: Any, signup_form: SignupForm, offered_topics: list[Topic] | None = None, **kwargs: Any
+        self,
+        *args: Any,
+        signup_form: SignupForm,
+        offered_topics: list[Topic] | None = None,
+        fields: dict[str, forms.Field] | None = None,
+        **kwargs: Any,
     ) -> None:
         """`offered_topics` are the form's unarchived topics in page order, when the
         caller has them already (selectors.signup_page_get); otherwise they are read here."""
         super().__init__(*args, **kwargs)
         self.signup_form = signup_form
-        campaign = signup_form.campaign
         if offered_topics is None:
             offered_topics = list(signup_form.topics.filter(archived=False).order_by("position", "name"))
         self.offered_topics = offered_topics
-        if signup_form.ask_first_name:
-            self.fields["first_name"] = PlainTextField(
-                label="First name",
-                max_length=100,
-                required=signup_form.first_name_required,
-                error_messages={"required": "Enter your first name"},
-            )
-        if len(self.offered_topics) > 1:
-            self.fields["topics"] = forms.MultipleChoiceField(
-                label="What do you want to hear about?",
-                choices=[(topic.slug, topic_label(topic)) for topic in self.offered_topics],
-                help_text="Select all that apply.",
-                widget=forms.CheckboxSelectMultiple,
-                error_messages={
-                    "required": "Select at least one topic",
-                    "invalid_choice": "Select topics from the list",
-                },
-            )
-        self.declared = {spec["name"]: spec for spec in campaign.extra_fields if spec["name"] in signup_form.fields}
-        for name, spec in self.declared.items():
-            self.fields[name] = extra_field(spec)
-        self.fields["consent"] = forms.BooleanField(
-            label=signup_form.consent_wording,
-            error_messages={"required": "Confirm that you agree, to sign up"},
-        )
+        self.declared = declared_fields(signup_form)
+        self.fields = dict(fields if fields is not None else signup_fields(signup_form, offered_topics))
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

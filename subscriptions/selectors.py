@@ -1,8 +1,9 @@
 """Read queries shared by several views and services."""
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from time import monotonic
+from typing import Any
 
 from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet
@@ -43,6 +44,8 @@ class SignupPage:
     form: SignupForm
     topics: list[Topic]
     privacy_notice: PrivacyNotice | None
+    # What callers derive from this version and keep with it (the form's fields).
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 # Every row a SignupPage is built from, by its row version: PostgreSQL gives each

@@ -5,6 +5,7 @@ import time
 
 import pytest
 from django.core import signing
+from django.utils.crypto import salted_hmac
 
 from subscriptions import abuse
 from subscriptions.redis_client import HotScript
@@ -61,6 +62,11 @@ class TestFormStamp:
         settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
         settings.SECRET_KEY = "a-different-secret-key-for-this-test"
         assert not abuse.looks_automated(honeypot="", stamp=stamp)
+
+    def test_the_keyed_hash_is_djangos_salted_hmac(self):
+        """Stamps in pages already served stay valid if the code goes back to salted_hmac."""
+        issued, _, mac = abuse.form_stamp(issued=1_800_000_000).partition(".")
+        assert mac == salted_hmac(abuse.FORM_STAMP_SALT, issued, algorithm="sha256").hexdigest()[:32]
 
     def test_a_page_served_before_the_format_changed_still_counts(self):
         legacy = signing.dumps(int(time.time()) - 30, salt=abuse.FORM_STAMP_SALT)

@@ -4,15 +4,17 @@ Every accepted submission ends on the same "check your email" page whatever the
 address's state, so the page never tells anyone whether an address is subscribed.
 """
 
+from functools import lru_cache
+
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
-from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.shortcuts import render
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from subscriptions import abuse, selectors
-from subscriptions.forms import ConfirmForm, SignupFormFields
+from subscriptions.forms import ConfirmForm, SignupFormFields, signup_fields
 from subscriptions.models import Campaign, ConsentEvent
 from subscriptions.selectors import SignupPage
 from subscriptions.services import signup
@@ -41,7 +43,10 @@ def _render_form(request: HttpRequest, page: SignupPage, form: SignupFormFields,
 
 
 def _form_fields(page: SignupPage, data: QueryDict | None = None) -> SignupFormFields:
-    return SignupFormFields(data, signup_form=page.form, offered_topics=page.topics)
+    fields = page.memo.get("fields")
+    if fields is None:  # built once per page version, shared by its requests
+        fields = page.memo["fields"] = signup_fields(page.form, page.topics)
+    return SignupFormFields(data, signup_form=page.form, offered_topics=page.topics, fields=fields)
 
 
 def _accept(request: HttpRequest, page: SignupPage, *, source: ConsentEvent.Source) -> HttpResponse | None:
@@ -87,7 +92,13 @@ def signup_page(request: HttpRequest, campaign_slug: str, form_slug: str) -> Htt
     if request.method == "GET":
         return _render_form(request, page, _form_fields(page))
     response = _accept(request, page, source=ConsentEvent.Source.PAGE)
-    return response or redirect("signup-check-email", campaign_slug=campaign_slug)
+    return response or HttpResponseRedirect(_check_email_path(campaign_slug, get_script_prefix(), get_urlconf()))
+
+
+@lru_cache(maxsize=1024)
+def _check_email_path(campaign_slug: str, script_prefix: str, urlconf: str | None) -> str:
+    """A campaign's "check your email" path, reversed once per process (every sign-up ends there)."""
+    return reverse("signup-check-email", args=[campaign_slug], urlconf=urlconf)
 
 
 @csrf_exempt  # posted from the campaign's own site, which cannot hold our CSRF token
