@@ -11,9 +11,13 @@ import re
 import socket
 import struct
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
+
+from tests.local_http import serving
 
 _MERGE_FIELD = re.compile(r"%recipient\.([^%]+)%")
 
@@ -104,15 +108,9 @@ def _handler(fake: FakeMailgun) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class MailgunServer:
-    def __enter__(self) -> FakeMailgun:
-        self.fake = FakeMailgun()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.fake))
-        self.fake.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        return self.fake
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+@contextmanager
+def mailgun_server() -> Iterator[FakeMailgun]:
+    fake = FakeMailgun()
+    with serving(_handler(fake)) as port:
+        fake.port = port
+        yield fake

@@ -13,9 +13,13 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.local_http import serving
 
 
 @dataclass
@@ -105,15 +109,9 @@ def _handler(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class SendGridServer:
-    def __enter__(self) -> FakeSendGrid:
-        self.fake = FakeSendGrid()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.fake))
-        self.fake.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        return self.fake
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+@contextmanager
+def sendgrid_server() -> Iterator[FakeSendGrid]:
+    fake = FakeSendGrid()
+    with serving(_handler(fake)) as port:
+        fake.port = port
+        yield fake

@@ -3,7 +3,8 @@
 import pytest
 from django.utils import timezone
 
-from subscriptions.models import Mailing, Subscriber, Subscription, Topic
+from subscriptions.models import Delivery, Mailing, Subscriber, Subscription, Topic
+from subscriptions.services import sending
 from tests.factories import CampaignFactory, SubscriberFactory, TopicFactory
 from tests.fake_esp import FakeEsp
 from tests.smtp_sink import SmtpSink
@@ -53,11 +54,28 @@ def audience(campaign, topics):
 
 
 @pytest.fixture
-def fake_esp(settings):
-    settings.MAILERS = {"default": {"BACKEND": "tests.fake_esp.FakeEspBackend"}}
+def fanned_out(campaign, topics, audience):
+    """A mailing to topics[0], fanned out to the audience, not yet started."""
+    mailing = make_mailing(campaign, topics[:1])
+    Mailing.objects.filter(pk=mailing.pk).update(recipients_count=sending.mailing_fan_out(mailing=mailing))
+    return mailing
+
+
+def delivery_statuses(mailing: Mailing) -> dict[str, str]:
+    return dict(Delivery.objects.filter(mailing=mailing).values_list("subscriber__email", "status"))
+
+
+def quick_sending(settings, mailer: dict) -> None:
+    """Send through `mailer` with no throttling and short retry waits."""
+    settings.MAILERS = {"default": mailer}
     settings.SEND_RETRY_BACKOFF_SECONDS = 0.01
     settings.SEND_RATE_PER_SECOND = 1000
     settings.SEND_RATE_BURST = 1000
+
+
+@pytest.fixture
+def fake_esp(settings):
+    quick_sending(settings, {"BACKEND": "tests.fake_esp.FakeEspBackend"})
     FakeEsp.reset()
     yield FakeEsp
     FakeEsp.reset()

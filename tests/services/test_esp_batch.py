@@ -11,42 +11,34 @@ from django.core.mail import mailers
 
 from subscriptions import esp_batch
 from subscriptions.bulk_mime import MimeTemplate
-from subscriptions.models import Delivery, Mailing, Subscriber
+from subscriptions.models import Delivery, Subscriber
 from subscriptions.services import sending
 from subscriptions.services.compose import mailing_compile
 from subscriptions.services.ratelimit import ratelimit_try_take
 from subscriptions.tokens import LinkPurpose, make_link_token
 from subscriptions.transports import MessageTransport, transport_for
-from tests.fake_mailgun import Answer, MailgunServer
-from tests.mailing_fixtures import make_mailing
+from tests.fake_mailgun import Answer, mailgun_server
+from tests.mailing_fixtures import delivery_statuses, quick_sending
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def mailgun(settings):
-    with MailgunServer() as fake:
-        settings.MAILERS = {
-            "default": {
+    with mailgun_server() as fake:
+        quick_sending(
+            settings,
+            {
                 "BACKEND": "anymail.backends.mailgun.EmailBackend",
                 "OPTIONS": {"api_key": "key-test", "api_url": f"http://127.0.0.1:{fake.port}/v3"},
-            }
-        }
-        settings.SEND_RETRY_BACKOFF_SECONDS = 0.01
-        settings.SEND_RATE_PER_SECOND = 1000
-        settings.SEND_RATE_BURST = 1000
+            },
+        )
         yield fake
 
 
 @pytest.fixture
-def mailing(campaign, topics, audience):
-    mailing = make_mailing(campaign, topics[:1])
-    Mailing.objects.filter(pk=mailing.pk).update(recipients_count=sending.mailing_fan_out(mailing=mailing))
-    return mailing
-
-
-def statuses(mailing):
-    return dict(Delivery.objects.filter(mailing=mailing).values_list("subscriber__email", "status"))
+def mailing(fanned_out):
+    return fanned_out
 
 
 def delivery_ids(mailing):
@@ -200,7 +192,7 @@ def test_a_connection_reset_after_sending_leaves_everyone_unknown_and_never_rese
 def test_a_call_refused_for_one_address_fails_only_that_person(mailgun, mailing, audience):
     mailgun.answer(*[Answer(refuse=audience[3].email)] * 6)
     assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"failed": 1, "sent": 4}
-    assert statuses(mailing)[audience[3].email] == "failed"
+    assert delivery_statuses(mailing)[audience[3].email] == "failed"
     # The batch, then one call per person to find whom the refusal concerned.
     assert [len(post.to) for post in mailgun.received] == [5, 1, 1, 1, 1, 1]
 
@@ -222,7 +214,7 @@ def test_a_recipient_the_esp_rejects_is_failed_and_the_rest_are_sent(mailgun, ma
     settings.MAILERS["default"]["BACKEND"] = f"{__name__}.RejectingMailgunBackend"
     monkeypatch.setattr(RejectingMailgunBackend, "rejected", audience[1].email)
     assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"failed": 1, "sent": 4}
-    assert statuses(mailing)[audience[1].email] == "failed"
+    assert delivery_statuses(mailing)[audience[1].email] == "failed"
     assert len(mailgun.received) == 1
 
 

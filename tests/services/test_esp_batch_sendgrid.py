@@ -7,41 +7,33 @@ import pytest
 
 from subscriptions import esp_batch
 from subscriptions.bulk_mime import MimeTemplate
-from subscriptions.models import Delivery, Mailing
+from subscriptions.models import Delivery
 from subscriptions.services import sending
 from subscriptions.services.compose import mailing_compile
 from subscriptions.tokens import LinkPurpose, make_link_token
 from subscriptions.transports import transport_for
-from tests.fake_sendgrid import Answer, SendGridServer
-from tests.mailing_fixtures import make_mailing
+from tests.fake_sendgrid import Answer, sendgrid_server
+from tests.mailing_fixtures import delivery_statuses, quick_sending
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def sendgrid(settings):
-    with SendGridServer() as fake:
-        settings.MAILERS = {
-            "default": {
+    with sendgrid_server() as fake:
+        quick_sending(
+            settings,
+            {
                 "BACKEND": "anymail.backends.sendgrid.EmailBackend",
                 "OPTIONS": {"api_key": "SG.test", "api_url": f"http://127.0.0.1:{fake.port}/v3/"},
-            }
-        }
-        settings.SEND_RETRY_BACKOFF_SECONDS = 0.01
-        settings.SEND_RATE_PER_SECOND = 1000
-        settings.SEND_RATE_BURST = 1000
+            },
+        )
         yield fake
 
 
 @pytest.fixture
-def mailing(campaign, topics, audience):
-    mailing = make_mailing(campaign, topics[:1])
-    Mailing.objects.filter(pk=mailing.pk).update(recipients_count=sending.mailing_fan_out(mailing=mailing))
-    return mailing
-
-
-def statuses(mailing):
-    return dict(Delivery.objects.filter(mailing=mailing).values_list("subscriber__email", "status"))
+def mailing(fanned_out):
+    return fanned_out
 
 
 def test_sendgrid_batches(sendgrid, mailing):
@@ -124,7 +116,7 @@ def test_a_429_waits_until_the_rate_limit_resets_then_sends_the_same_batch(sendg
 def test_a_call_refused_for_one_address_fails_only_that_person(sendgrid, mailing, audience):
     sendgrid.answer(*[Answer(refuse=audience[3].email)] * 6)
     assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"failed": 1, "sent": 4}
-    assert statuses(mailing)[audience[3].email] == "failed"
+    assert delivery_statuses(mailing)[audience[3].email] == "failed"
     assert [len(call.to) for call in sendgrid.received] == [5, 1, 1, 1, 1, 1]
 
 

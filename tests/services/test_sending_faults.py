@@ -5,24 +5,18 @@ import time
 import pytest
 from django.utils import timezone
 
-from subscriptions.models import Delivery, Mailing
+from subscriptions.models import Delivery
 from subscriptions.services import sending
 from subscriptions.services.ratelimit import ratelimit_try_take
 from subscriptions.services.reconcile import mailing_progress
-from tests.mailing_fixtures import make_mailing
+from tests.mailing_fixtures import delivery_statuses
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def mailing(campaign, topics, audience):
-    mailing = make_mailing(campaign, topics[:1])
-    Mailing.objects.filter(pk=mailing.pk).update(recipients_count=sending.mailing_fan_out(mailing=mailing))
-    return mailing
-
-
-def statuses(mailing):
-    return dict(Delivery.objects.filter(mailing=mailing).values_list("subscriber__email", "status"))
+def mailing(fanned_out):
+    return fanned_out
 
 
 def test_a_429_waits_as_told_and_sends_the_same_message_without_losing_it(mailing, fake_esp, audience):
@@ -73,7 +67,7 @@ def test_when_the_esp_is_down_the_batch_is_given_back_not_failed(mailing, fake_e
     fake_esp.fail("503", times=99)
     totals = sending.mailing_send_batches(mailing_id=mailing.pk)
     assert totals == {"failed": 2, "queued": 3}
-    assert list(statuses(mailing).values()).count("queued") == 3
+    assert list(delivery_statuses(mailing).values()).count("queued") == 3
     mailing.refresh_from_db()
     assert mailing.status == "sending"
 
@@ -91,7 +85,7 @@ def test_given_back_work_is_sent_once_the_esp_recovers(mailing, fake_esp, settin
 def test_a_permanent_4xx_fails_one_address_and_the_batch_goes_on(mailing, fake_esp, audience):
     fake_esp.fail("400", address=audience[2].email)
     assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"failed": 1, "sent": 4}
-    assert statuses(mailing)[audience[2].email] == "failed"
+    assert delivery_statuses(mailing)[audience[2].email] == "failed"
     assert fake_esp.attempts == 5
 
 
