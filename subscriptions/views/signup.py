@@ -119,7 +119,7 @@ def _embed_next(request: HttpRequest, campaign: Campaign) -> str:
     allowed = set(campaign.redirect_allowlist)
     if target and allowed and url_has_allowed_host_and_scheme(target, allowed_hosts=allowed, require_https=True):
         return target
-    return reverse("signup-check-email", args=[campaign.slug])
+    return _check_email_path(campaign.slug, get_script_prefix(), get_urlconf())
 
 
 def check_email(request: HttpRequest, campaign_slug: str) -> HttpResponse:

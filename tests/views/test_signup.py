@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from subscriptions import intake
 from subscriptions.addresses import email_hmac
-from subscriptions.models import Campaign, ConsentEvent, Subscriber, Subscription, Suppression
+from subscriptions.models import Campaign, ConsentEvent, Subscriber, Subscription, Suppression, Topic
 from subscriptions.services.api_keys import api_key_rotate
 from tests.factories import CampaignFactory, PrivacyNoticeFactory, SignupFormFactory, SubscriberFactory, TopicFactory
 from tests.signup_helpers import aged_stamp, confirm_token_from, last_mail_to
@@ -172,6 +172,23 @@ class TestSignupPage:
         page = client.get(_url(form)).content.decode()
         assert "New words." in page
         assert "Kent Police" not in page
+
+    def test_a_topic_renamed_in_place_shows_its_new_name(self, client, form, forces):
+        """The form's fields are kept with the page version; any row change makes a new one."""
+        assert "Kent Police" in client.get(_url(form)).content.decode()
+        Topic.objects.filter(pk=forces[0].pk).update(name="Kent Police (recruiting now)")
+        assert "Kent Police (recruiting now)" in client.get(_url(form)).content.decode()
+
+    def test_a_refused_post_leaves_nothing_for_the_next_visitor(self, client, form):
+        """The fields are shared between requests: one visitor's values and errors stay on their form."""
+        refused = _post(client, form, email="not-an-address", first_name="Visitor One")
+        assert refused.status_code == 400
+        assert "Visitor One" in refused.content.decode()
+        assert "govuk-error-message" in refused.content.decode()
+        page = Client().get(_url(form)).content.decode()
+        assert "Visitor One" not in page
+        assert "not-an-address" not in page
+        assert "govuk-error-message" not in page
 
 
 class TestNoEnumeration:
