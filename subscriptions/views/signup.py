@@ -84,6 +84,11 @@ def _page(request: HttpRequest, campaign_slug: str, form_slug: str) -> SignupPag
     return selectors.signup_page_get(campaign_slug=campaign_slug, form_slug=form_slug, reuse_within=reuse)
 
 
+# No CSRF token: the same submission is accepted cross-site from the campaign's own
+# site by design (signup_embed), and a sign-up acts for nobody's session, so a token
+# would protect nothing. It cost a tenth of the request and a cookie on every visitor.
+# Our page's form still carries its stamp, which a POST here must have.
+@csrf_exempt
 @require_http_methods(["GET", "POST"])
 def signup_page(request: HttpRequest, campaign_slug: str, form_slug: str) -> HttpResponse:
     page = _page(request, campaign_slug, form_slug)

@@ -379,11 +379,19 @@ class TestEmbeddedForm:
         evil = client.post(self._embed(form), {**data, "next": "https://evil.example/phish"})
         assert evil["Location"] == reverse("signup-check-email", args=["police"])
 
-    def test_our_own_page_still_requires_the_csrf_token(self, form):
+    def test_our_own_page_needs_no_csrf_token_or_cookie_but_still_its_stamp(self, form, mailoutbox):
         client = Client(enforce_csrf_checks=True)
-        response = _post(client, form)
-        assert response.status_code == 403
-        assert not Subscriber.objects.exists()
+        page = client.get(_url(form))
+        assert not page.cookies
+        assert "csrfmiddlewaretoken" not in page.content.decode()
+        response = _post(client, form, headers={"Origin": "https://www.police-campaign.example"})
+        assert response.status_code == 302
+        assert Subscriber.objects.get().consent_events.get().source == ConsentEvent.Source.PAGE
+        assert len(mailoutbox) == 1
+        unstamped = _post(client, form, email="bot@example.com", stamp=None)
+        assert unstamped.status_code == 302  # a bot sees success
+        assert Subscriber.objects.count() == 1
+        assert len(mailoutbox) == 1
 
     def test_an_invalid_embedded_post_lands_on_our_form_with_errors(self, form):
         response = Client().post(self._embed(form), {"email": "nope", "topics": "kent-police", "consent": "on"})
