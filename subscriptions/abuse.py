@@ -56,7 +56,7 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def _hashed(value: str) -> str:
-    return hmac.new(settings.SUPPRESSION_KEY.encode(), value.encode(), hashlib.sha256).hexdigest()[:32]
+    return hmac.digest(settings.SUPPRESSION_KEY.encode(), value.encode(), "sha256").hex()[:32]
 
 
 # Check every counter first and count the hit only when all are under their limit, in
@@ -141,11 +141,26 @@ def _admit_in_cache(keys: list[str], limits: list[Limit]) -> int:
     return 0
 
 
-def _ip_limits() -> list[Limit]:
-    return [
-        Limit("ip-minute", settings.SIGNUP_LIMIT_PER_IP_PER_MINUTE, 60),
-        Limit("ip-hour", settings.SIGNUP_LIMIT_PER_IP_PER_HOUR, 3600),
-    ]
+def _ip_limits() -> tuple[Limit, ...]:
+    return _ip_limits_of(settings.SIGNUP_LIMIT_PER_IP_PER_MINUTE, settings.SIGNUP_LIMIT_PER_IP_PER_HOUR)
+
+
+# The limits are built once per setting value, not on every request.
+@lru_cache(maxsize=16)
+def _ip_limits_of(per_minute: int, per_hour: int) -> tuple[Limit, ...]:
+    return (Limit("ip-minute", per_minute, 60), Limit("ip-hour", per_hour, 3600))
+
+
+@lru_cache(maxsize=16)
+def _mail_limits_of(per_address_hour: int, window_seconds: int, per_week: int, per_hour: int) -> tuple[Limit, ...]:
+    return (
+        Limit("address-hour", per_address_hour, 3600),
+        Limit("email-window", 1, window_seconds, rolling=True),
+        Limit("email-week", per_week, 7 * 86400, rolling=True),
+        # The circuit breaker: a flood across many addresses (list-bombing through us)
+        # stops all confirmation mail until the hour turns.
+        Limit("email-global", per_hour, 3600),
+    )
 
 
 def check_ip(request: HttpRequest) -> None:
@@ -170,15 +185,13 @@ def signup_checks(*, ip: str | None, campaign_id: int, email: str) -> list[tuple
     API has its own per-key limit instead), per address, and on confirmation mail."""
     address = f"{campaign_id}:{email_hmac(email)}"
     per_ip = [(ip, limit) for limit in _ip_limits()] if ip is not None else []
-    return [
-        *per_ip,
-        (address, Limit("address-hour", settings.SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR, 3600)),
-        (address, Limit("email-window", 1, settings.CONFIRMATION_EMAIL_WINDOW_SECONDS, rolling=True)),
-        (address, Limit("email-week", settings.CONFIRMATION_EMAILS_PER_WEEK, 7 * 86400, rolling=True)),
-        # The circuit breaker: a flood across many addresses (list-bombing through us)
-        # stops all confirmation mail until the hour turns.
-        ("all", Limit("email-global", settings.CONFIRMATION_EMAILS_PER_HOUR, 3600)),
-    ]
+    per_address_hour, window, per_week, per_hour = _mail_limits_of(
+        settings.SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR,
+        settings.CONFIRMATION_EMAIL_WINDOW_SECONDS,
+        settings.CONFIRMATION_EMAILS_PER_WEEK,
+        settings.CONFIRMATION_EMAILS_PER_HOUR,
+    )
+    return [*per_ip, (address, per_address_hour), (address, window), (address, per_week), ("all", per_hour)]
 
 
 def form_stamp(*, issued: int | None = None) -> str:

@@ -102,6 +102,9 @@ class SignupFormFields(forms.Form):
     ) -> None:
         """`offered_topics` are the form's unarchived topics in page order, when the
         caller has them already (selectors.signup_page_get); otherwise they are read here."""
+        # Our templates write their own labels; Django's default suffix (":") would be
+        # looked up in the translation catalogue on every request.
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.signup_form = signup_form
         if offered_topics is None:

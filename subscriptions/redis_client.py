@@ -7,6 +7,7 @@ import threading
 from functools import cache
 from typing import Any
 
+import hiredis
 import redis
 from django.conf import settings
 from redis.maint_notifications import MaintNotificationsConfig
@@ -36,7 +37,9 @@ class HotScript:
     def __call__(self, *, keys: list[str], args: list[Any]) -> Any:
         connection = self._connection()
         try:
-            connection.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
+            # Packed here in one call: redis-py's packer walks the arguments in Python first.
+            packed = hiredis.pack_command(("EVALSHA", self.sha, len(keys), *keys, *args))
+            connection.send_packed_command([packed], check_health=False)
             try:
                 return connection.read_response()
             except redis.exceptions.NoScriptError:  # a restarted or flushed server

@@ -1,5 +1,7 @@
-"""The form stamp (minimum fill time) and the sign-up's Redis script runner."""
+"""The form stamp (minimum fill time), the keyed hashes, and the sign-up's Redis script runner."""
 
+import hashlib
+import hmac as stdlib_hmac
 import threading
 import time
 
@@ -8,6 +10,7 @@ from django.core import signing
 from django.utils.crypto import salted_hmac
 
 from subscriptions import abuse
+from subscriptions.addresses import email_hmac
 from subscriptions.redis_client import HotScript
 
 
@@ -119,3 +122,12 @@ class TestHotScript:
         for thread in threads:
             thread.join()
         assert sorted(answers) == list(range(1, 201))
+
+
+def test_keyed_hashes_stay_hmac_sha256_under_the_suppression_key(settings):
+    # Suppression entries and rate-limit keys already stored were made this way; a
+    # different spelling of the hash would forget them.
+    settings.SUPPRESSION_KEY = "a-key"
+    expected = stdlib_hmac.new(b"a-key", b"sam@example.com", hashlib.sha256).hexdigest()
+    assert email_hmac("  Sam@Example.COM ") == expected
+    assert abuse._hashed("1:abc") == stdlib_hmac.new(b"a-key", b"1:abc", hashlib.sha256).hexdigest()[:32]
