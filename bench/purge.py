@@ -24,12 +24,12 @@ import os
 import threading
 import time
 from typing import Any
-from urllib.parse import quote, urlparse
+from urllib.parse import urlparse
 
 from bench.load import percentile
 from bench.populate import copy_active_subscribers
 from bench.server import gunicorn, prepare_database
-from bench.signup import FORM_PATH, _form_session, unlimited_signup_env
+from bench.signup import signup_post, unlimited_signup_env
 
 DATABASE = "tidings_bench_purge"
 REDIS_DB = 13
@@ -126,16 +126,6 @@ def sign_ups_at_rate(spec: dict[str, Any], rate: float, stop: Any, results: Any)
     results.put(latencies)
 
 
-def _sign_up_spec(base: str) -> dict[str, Any]:
-    cookie, token, stamp = _form_session(base)
-    body = (
-        f"csrfmiddlewaretoken={quote(token)}&stamp={quote(stamp)}&email=other-{{i}}%40example.com"
-        "&first_name=Sam&consent=on&website="
-    )
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}
-    return {"base": base, "path": FORM_PATH, "body": body, "headers": headers}
-
-
 class Load:
     """Sign-ups at a fixed rate in a child process, between start() and stop()."""
 
@@ -190,7 +180,7 @@ def run(size: int, rate: float) -> dict[str, Any]:
     campaign_id = populate(size)
     Campaign.objects.filter(pk=campaign_id).update(ends_on="2020-01-01")
     with gunicorn(env) as base:
-        spec = _sign_up_spec(base)
+        spec = signup_post(base, prefix="other")
         with Load(spec, rate, start=0) as baseline:
             time.sleep(WARM_UP_SECONDS + BASELINE_SECONDS)
             settled = time.time() - BASELINE_SECONDS

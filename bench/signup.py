@@ -33,21 +33,26 @@ RECORD_WORKERS = 2  # worker processes: one drains the stream, the other sends c
 RECORD_TIMEOUT_S = 600
 
 
-def _form_session(base: str) -> tuple[str, str, str]:
-    """GET the form once: the CSRF cookie and token, and a form stamp, reused by every POST."""
+def signup_post(base: str, *, prefix: str) -> dict[str, Any]:
+    """A load spec for our page's sign-up POST, each with a fresh address
+    `<prefix>-<i>@example.com`, as a browser sends it (the page sets no cookie)."""
+    body = f"stamp={quote(_form_stamp(base))}&email={prefix}-{{i}}%40example.com&first_name=Sam&consent=on&website="
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    return {"base": base, "path": FORM_PATH, "method": "POST", "body": body, "headers": headers}
+
+
+def _form_stamp(base: str) -> str:
+    """GET the form once for its stamp, which every POST reuses."""
     target = urlparse(base)
     if target.hostname is None:
         raise ValueError(f"no host in {base!r}")
     conn = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
     conn.request("GET", FORM_PATH)
-    response = conn.getresponse()
-    page = response.read().decode()
-    cookie = response.getheader("Set-Cookie", "").split(";")[0]
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    page = conn.getresponse().read().decode()
     stamp = re.search(r'name="stamp" value="([^"]+)"', page)
-    if not (cookie and token and stamp):
+    if not stamp:
         raise RuntimeError("could not read the sign-up form")
-    return cookie, token.group(1), stamp.group(1)
+    return stamp.group(1)
 
 
 def _interleaved(base: str, post: dict[str, Any], seconds: float, rounds: int) -> tuple[float, dict[str, Any]]:
@@ -92,18 +97,7 @@ def run(seconds: float, rate: float, count: int, workers: int, rounds: int) -> d
     env = unlimited_signup_env(database=DATABASE, redis_db=11)
     prepare_database(env, DATABASE)
     with gunicorn(env, workers=workers) as base:
-        cookie, token, stamp = _form_session(base)
-        body = (
-            f"csrfmiddlewaretoken={quote(token)}&stamp={quote(stamp)}&email=bench-{{i}}%40example.com"
-            "&first_name=Sam&consent=on&website="
-        )
-        post = {
-            "base": base,
-            "path": FORM_PATH,
-            "method": "POST",
-            "body": body,
-            "headers": {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie},
-        }
+        post = signup_post(base, prefix="bench")
         time.sleep(1)
         ceiling_rps, saturated = _interleaved(base, post, seconds, rounds)
         steady = drive({**post, "mode": "rate", "rate": rate, "count": count, "start": 10**9})
