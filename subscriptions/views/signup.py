@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from subscriptions import abuse, selectors
 from subscriptions.forms import ConfirmForm, SignupFormFields, signup_fields
+from subscriptions.middleware import posted_from_our_pages, refuse_cross_site
 from subscriptions.models import Campaign, ConsentEvent
 from subscriptions.selectors import SignupPage
 from subscriptions.services import signup
@@ -87,10 +88,14 @@ def _page(request: HttpRequest, campaign_slug: str, form_slug: str) -> SignupPag
 # No CSRF token: the same submission is accepted cross-site from the campaign's own
 # site by design (signup_embed), and a sign-up acts for nobody's session, so a token
 # would protect nothing. It cost a tenth of the request and a cookie on every visitor.
-# Our page's form still carries its stamp, which a POST here must have.
+# A POST the browser says came from another site is still refused, as before: such a
+# form belongs on signup_embed, and it is noticed rather than silently dropped. Our
+# page's form carries its stamp, which a POST here must have.
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def signup_page(request: HttpRequest, campaign_slug: str, form_slug: str) -> HttpResponse:
+    if request.method == "POST" and not posted_from_our_pages(request):
+        return refuse_cross_site(request)
     page = _page(request, campaign_slug, form_slug)
     if not page.form.campaign.is_active:
         return campaign_closed(request, page.form.campaign)

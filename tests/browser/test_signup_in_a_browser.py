@@ -1,7 +1,8 @@
 """The sign-up journey in a real browser (Debian's Chromium, JavaScript off).
 
 Proves what the test client cannot: that a browser under our Referrer-Policy and CSP
-actually submits our forms (CSRF passes), and that the journey needs no JavaScript.
+actually submits our forms (the sign-up page's Origin check and the confirm form's
+CSRF check pass), and that the journey needs no JavaScript.
 Skipped where Chromium is not installed.
 """
 

@@ -108,8 +108,9 @@ def test_every_script_and_style_on_a_page_carries_the_nonce(client, campaign):
     assert ' style="' not in content
 
 
-@pytest.mark.parametrize("path", ["/", "/c/police/"])
+@pytest.mark.parametrize("path", ["/", "/c/police/", "/c/police/{form}/"])
 def test_public_pages_set_no_cookies(client, campaign, path):
+    path = path.format(form=SignupFormFactory(campaign=campaign).slug)
     response = client.get(path)
     assert response.status_code == 200
     assert not response.cookies

@@ -384,14 +384,45 @@ class TestEmbeddedForm:
         page = client.get(_url(form))
         assert not page.cookies
         assert "csrfmiddlewaretoken" not in page.content.decode()
-        response = _post(client, form, headers={"Origin": "https://www.police-campaign.example"})
+        response = _post(client, form, headers={"Origin": "http://testserver"})
         assert response.status_code == 302
+        assert not response.cookies
         assert Subscriber.objects.get().consent_events.get().source == ConsentEvent.Source.PAGE
         assert len(mailoutbox) == 1
         unstamped = _post(client, form, email="bot@example.com", stamp=None)
         assert unstamped.status_code == 302  # a bot sees success
         assert Subscriber.objects.count() == 1
         assert len(mailoutbox) == 1
+        invalid = _post(client, form, email="nope")
+        assert invalid.status_code == 400
+        assert not invalid.cookies
+
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {"Origin": "http://testserver"},
+            {"Origin": "null", "Sec-Fetch-Site": "same-origin"},  # our page under no-referrer
+            {},  # older browsers and scripts send no Origin
+        ],
+    )
+    def test_our_own_page_takes_posts_from_itself(self, form, headers):
+        assert _post(Client(enforce_csrf_checks=True), form, headers=headers).status_code == 302
+        assert Subscriber.objects.get().consent_events.get().source == ConsentEvent.Source.PAGE
+
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {"Origin": "https://www.police-campaign.example"},
+            {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
+        ],
+    )
+    def test_a_form_on_another_site_posting_to_our_page_is_refused_not_dropped(self, form, mailoutbox, headers):
+        # Such a form belongs on the embed endpoint; the person sees that it failed.
+        response = _post(Client(enforce_csrf_checks=True), form, headers=headers, stamp=None)
+        assert response.status_code == 403
+        assert "Your form could not be sent" in response.content.decode()
+        assert not Subscriber.objects.exists()
+        assert not mailoutbox
 
     def test_an_invalid_embedded_post_lands_on_our_form_with_errors(self, form):
         response = Client().post(self._embed(form), {"email": "nope", "topics": "kent-police", "consent": "on"})
