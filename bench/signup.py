@@ -35,9 +35,10 @@ RECORD_TIMEOUT_S = 600
 
 def signup_post(base: str, *, prefix: str) -> dict[str, Any]:
     """A load spec for our page's sign-up POST, each with a fresh address
-    `<prefix>-<i>@example.com`, as a browser sends it (the page sets no cookie)."""
+        `<prefix>-<i>@example.com`, as a browser sends it: its Origin, no cookie (the page
+    sets none)."""
     body = f"stamp={quote(_form_stamp(base))}&email={prefix}-{{i}}%40example.com&first_name=Sam&consent=on&website="
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Origin": base}
     return {"base": base, "path": FORM_PATH, "method": "POST", "body": body, "headers": headers}
 
 
