@@ -3,7 +3,7 @@ import itertools
 import threading
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from subscriptions.addresses import email_hmac
@@ -135,6 +135,45 @@ def test_a_fan_out_range_that_fails_is_completed_by_the_next_attempt_without_dup
     assert recipients(mailing) == mixed_audience
 
 
+@pytest.mark.django_db(transaction=True)
+def test_rows_that_appear_after_the_count_fail_the_attempt_rather_than_mail_anyone_twice(
+    campaign, topics, mixed_audience, settings, monkeypatch
+):
+    # A first attempt inserts without ON CONFLICT; the unique constraint is what stops
+    # a row committed meanwhile (say by a lost caller's range) from being doubled.
+    settings.FANOUT_PARALLEL_FROM = 10
+    settings.FANOUT_PARALLELISM = 2
+    mailing = make_mailing(campaign, topics[:1], status=Mailing.Status.SCHEDULED)
+    Mailing.objects.filter(pk=mailing.pk).update(scheduled_at=timezone.now())
+    ranges = sending._fan_out_ranges(campaign.pk)
+    early = min(mixed_audience)
+
+    def another_attempt_commits_a_row() -> None:
+        try:
+            Delivery.objects.create(mailing_id=mailing.pk, subscriber_id=early)
+        finally:
+            connection.close()
+
+    def ranges_after_the_count(campaign_id):
+        committer = threading.Thread(target=another_attempt_commits_a_row)
+        committer.start()
+        committer.join()
+        return ranges
+
+    monkeypatch.setattr(sending, "_fan_out_ranges", ranges_after_the_count)
+    with pytest.raises(IntegrityError):
+        sending.mailing_start(mailing_id=mailing.pk)
+    mailing.refresh_from_db()
+    assert mailing.status == Mailing.Status.SCHEDULED
+    assert Delivery.objects.filter(mailing=mailing, subscriber_id=early).count() == 1
+    monkeypatch.setattr(sending, "_fan_out_ranges", lambda campaign_id: ranges)
+    assert sending.mailing_start(mailing_id=mailing.pk)
+    mailing.refresh_from_db()
+    assert (mailing.recipients_count, mailing.sent_count) == (len(mixed_audience), len(mixed_audience))
+    assert Delivery.objects.filter(mailing=mailing).count() == len(mixed_audience)
+    assert recipients(mailing) == mixed_audience
+
+
 def test_starting_a_due_mailing_fans_out_once_and_sends(
     campaign, topics, audience, fake_esp, django_capture_on_commit_callbacks
 ):
@@ -146,6 +185,33 @@ def test_starting_a_due_mailing_fans_out_once_and_sends(
     mailing.refresh_from_db()
     assert (mailing.status, mailing.recipients_count, mailing.sent_count) == ("sent", 5, 5)
     assert len(fake_esp.sent) == 5
+
+
+def test_a_mailing_that_cannot_start_does_not_hold_up_the_next(campaign, topics, audience, monkeypatch, caplog):
+    first = make_mailing(campaign, topics[:1], status=Mailing.Status.SCHEDULED)
+    second = make_mailing(campaign, topics[:1], status=Mailing.Status.SCHEDULED)
+    now = timezone.now()
+    Mailing.objects.filter(pk=first.pk).update(scheduled_at=now - timezone.timedelta(minutes=1))
+    Mailing.objects.filter(pk=second.pk).update(scheduled_at=now)
+    fan_out = sending.mailing_fan_out
+
+    def failing_for_the_first(*, mailing):
+        if mailing.pk == first.pk:
+            raise RuntimeError("the database lost a fan-out range")
+        return fan_out(mailing=mailing)
+
+    monkeypatch.setattr(sending, "mailing_fan_out", failing_for_the_first)
+    assert sending.mailings_dispatch_due() == 1
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status == Mailing.Status.SCHEDULED
+    assert not Delivery.objects.filter(mailing=first).exists()
+    assert second.status in (Mailing.Status.SENDING, Mailing.Status.SENT)
+    assert f"mailing {first.pk} could not be started" in caplog.text
+    monkeypatch.setattr(sending, "mailing_fan_out", fan_out)
+    assert sending.mailings_dispatch_due() == 1
+    first.refresh_from_db()
+    assert first.recipients_count == 5
 
 
 def test_a_mailing_scheduled_for_later_is_not_started(campaign, topics, audience):
