@@ -112,11 +112,7 @@ def test_a_large_fan_out_runs_in_ranges_at_once_and_picks_the_same_people(
 def test_a_fan_out_range_that_fails_is_completed_by_the_next_attempt_without_duplicates(
     campaign, topics, mixed_audience, settings, monkeypatch
 ):
-    settings.FANOUT_PARALLEL_FROM = 10
-    settings.FANOUT_PARALLELISM = 3
-    mailing = make_mailing(campaign, topics[:1], status=Mailing.Status.SCHEDULED)
-    Mailing.objects.filter(pk=mailing.pk).update(scheduled_at=timezone.now())
-    ranges = sending._fan_out_ranges(campaign.pk)
+    mailing, ranges = _due_in_ranges(campaign, topics, settings, parallelism=3)
     # The last range's statement fails (a bound that is not a number); the others commit.
     monkeypatch.setattr(sending, "_fan_out_ranges", lambda campaign_id: [*ranges[:2], ("x", "x")])
     with pytest.raises(Exception):  # noqa: B017, PT011 - whatever the driver raises
@@ -127,12 +123,25 @@ def test_a_fan_out_range_that_fails_is_completed_by_the_next_attempt_without_dup
     assert partial
     assert partial < mixed_audience
     monkeypatch.setattr(sending, "_fan_out_ranges", lambda campaign_id: ranges)
+    _assert_started_and_sent_once(mailing, mixed_audience)
+
+
+def _due_in_ranges(campaign, topics, settings, *, parallelism):
+    """A due mailing to topics[0], and the id ranges its fan-out runs in."""
+    settings.FANOUT_PARALLEL_FROM = 10
+    settings.FANOUT_PARALLELISM = parallelism
+    mailing = make_mailing(campaign, topics[:1], status=Mailing.Status.SCHEDULED)
+    Mailing.objects.filter(pk=mailing.pk).update(scheduled_at=timezone.now())
+    return mailing, sending._fan_out_ranges(campaign.pk)
+
+
+def _assert_started_and_sent_once(mailing, audience):
     assert sending.mailing_start(mailing_id=mailing.pk)  # its send tasks run at commit (eager)
     mailing.refresh_from_db()
-    assert (mailing.recipients_count, mailing.sent_count) == (len(mixed_audience), len(mixed_audience))
+    assert (mailing.recipients_count, mailing.sent_count) == (len(audience), len(audience))
     assert mailing.status == Mailing.Status.SENT
-    assert Delivery.objects.filter(mailing=mailing).count() == len(mixed_audience)
-    assert recipients(mailing) == mixed_audience
+    assert Delivery.objects.filter(mailing=mailing).count() == len(audience)
+    assert recipients(mailing) == audience
 
 
 @pytest.mark.django_db(transaction=True)
@@ -141,11 +150,7 @@ def test_rows_that_appear_after_the_count_fail_the_attempt_rather_than_mail_anyo
 ):
     # A first attempt inserts without ON CONFLICT; the unique constraint is what stops
     # a row committed meanwhile (say by a lost caller's range) from being doubled.
-    settings.FANOUT_PARALLEL_FROM = 10
-    settings.FANOUT_PARALLELISM = 2
-    mailing = make_mailing(campaign, topics[:1], status=Mailing.Status.SCHEDULED)
-    Mailing.objects.filter(pk=mailing.pk).update(scheduled_at=timezone.now())
-    ranges = sending._fan_out_ranges(campaign.pk)
+    mailing, ranges = _due_in_ranges(campaign, topics, settings, parallelism=2)
     early = min(mixed_audience)
 
     def another_attempt_commits_a_row() -> None:
@@ -167,11 +172,7 @@ def test_rows_that_appear_after_the_count_fail_the_attempt_rather_than_mail_anyo
     assert mailing.status == Mailing.Status.SCHEDULED
     assert Delivery.objects.filter(mailing=mailing, subscriber_id=early).count() == 1
     monkeypatch.setattr(sending, "_fan_out_ranges", lambda campaign_id: ranges)
-    assert sending.mailing_start(mailing_id=mailing.pk)
-    mailing.refresh_from_db()
-    assert (mailing.recipients_count, mailing.sent_count) == (len(mixed_audience), len(mixed_audience))
-    assert Delivery.objects.filter(mailing=mailing).count() == len(mixed_audience)
-    assert recipients(mailing) == mixed_audience
+    _assert_started_and_sent_once(mailing, mixed_audience)
 
 
 def test_starting_a_due_mailing_fans_out_once_and_sends(
