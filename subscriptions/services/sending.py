@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from itertools import takewhile
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -184,10 +185,12 @@ def mailing_fan_out(*, mailing: Mailing) -> int:
     DO NOTHING skips the rows already there.
 
     The first attempt, the usual case, has nothing to skip: its statement is a plain
-    INSERT (half the time for a million people). The unique (mailing, subscriber)
+    INSERT (a quarter to a half less time for a million people). The unique (mailing, subscriber)
     constraint still stands behind it, so should rows appear between the count and
     the insert (a lost caller's ranges still committing), the attempt fails on them
-    rather than mailing anyone twice, and the next attempt completes it."""
+    rather than skipping them uncounted, and the next attempt completes it. An attempt
+    that completes an earlier one counts the rows afresh once its own are in, since
+    ON CONFLICT skips, uncounted, rows that commit while it runs."""
     audience, topic_ids = _audience(mailing)
     before = Delivery.objects.filter(mailing_id=mailing.pk).count()  # an earlier attempt's rows
     sql = _FAN_OUT.format(audience=_AUDIENCE[audience], on_conflict=_ON_CONFLICT if before else "")
@@ -195,10 +198,16 @@ def mailing_fan_out(*, mailing: Mailing) -> int:
     ranges = _fan_out_ranges(mailing.campaign_id)
     if not ranges:
         return before
+    inserted = _fan_out_insert(sql, params, ranges)
+    return Delivery.objects.filter(mailing_id=mailing.pk).count() if before else inserted
+
+
+def _fan_out_insert(sql: str, params: dict[str, Any], ranges: list[tuple[int, int]]) -> int:
+    """Run the fan-out statement over each id range; return the rows it inserted."""
     if len(ranges) == 1:
         with connection.cursor() as cursor:
             cursor.execute(sql, {**params, "first": ranges[0][0], "last": ranges[0][1]})
-            return before + cursor.rowcount
+            return int(cursor.rowcount)
 
     def fan_out_range(bounds: tuple[int, int]) -> int:
         try:  # this thread's own connection, in its own transaction
@@ -209,7 +218,7 @@ def mailing_fan_out(*, mailing: Mailing) -> int:
             connection.close()
 
     with ThreadPoolExecutor(max_workers=len(ranges), thread_name_prefix="fan-out") as pool:
-        return before + sum(pool.map(fan_out_range, ranges))
+        return sum(pool.map(fan_out_range, ranges))
 
 
 def _fan_out_ranges(campaign_id: int) -> list[tuple[int, int]]:
@@ -266,11 +275,14 @@ def mailings_dispatch_due() -> int:
     for pk in due.order_by("scheduled_at").values_list("pk", flat=True)[:50]:
         try:
             started += mailing_start(mailing_id=pk)
+        except SoftTimeLimitExceeded:  # the task is out of time: stop here, gracefully
+            raise
         except Exception:
-            # One mailing must not hold up those behind it. Its own change rolled back:
-            # it stays scheduled and the next beat tries it again (a fan-out that failed
-            # part-way is completed then).
-            logger.exception("mailing %s could not be started; it stays scheduled", pk)
+            # One mailing must not hold up those behind it. If its start rolled back it
+            # stays scheduled, and the next beat tries it again (a fan-out that failed
+            # part-way is completed then); if only queueing its send tasks failed, after
+            # commit, the sweeper queues them.
+            logger.exception("mailing %s: starting it failed; the next beat or the sweeper takes it up", pk)
     return started
 
 

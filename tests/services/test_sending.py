@@ -3,6 +3,7 @@ import itertools
 import threading
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import IntegrityError, connection
 from django.utils import timezone
 
@@ -126,6 +127,37 @@ def test_a_fan_out_range_that_fails_is_completed_by_the_next_attempt_without_dup
     _assert_started_and_sent_once(mailing, mixed_audience)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_attempt_completing_an_earlier_one_counts_rows_that_commit_while_it_runs(
+    campaign, topics, mixed_audience, settings, monkeypatch
+):
+    # ON CONFLICT skips such rows without counting them: the count is taken afresh.
+    mailing, ranges = _due_in_ranges(campaign, topics, settings, parallelism=2)
+    first, second = sorted(mixed_audience)[:2]
+    Delivery.objects.create(mailing=mailing, subscriber_id=first)  # an earlier attempt's row
+
+    def ranges_after_the_count(campaign_id):
+        _commit_delivery_elsewhere(mailing, second)
+        return ranges
+
+    monkeypatch.setattr(sending, "_fan_out_ranges", ranges_after_the_count)
+    _assert_started_and_sent_once(mailing, mixed_audience)
+
+
+def _commit_delivery_elsewhere(mailing, subscriber_id):
+    """A delivery committed on another connection, as a lost caller's range would."""
+
+    def commit() -> None:
+        try:
+            Delivery.objects.create(mailing_id=mailing.pk, subscriber_id=subscriber_id)
+        finally:
+            connection.close()
+
+    committer = threading.Thread(target=commit)
+    committer.start()
+    committer.join()
+
+
 def _due_in_ranges(campaign, topics, settings, *, parallelism):
     """A due mailing to topics[0], and the id ranges its fan-out runs in."""
     settings.FANOUT_PARALLEL_FROM = 10
@@ -153,16 +185,8 @@ def test_rows_that_appear_after_the_count_fail_the_attempt_rather_than_mail_anyo
     mailing, ranges = _due_in_ranges(campaign, topics, settings, parallelism=2)
     early = min(mixed_audience)
 
-    def another_attempt_commits_a_row() -> None:
-        try:
-            Delivery.objects.create(mailing_id=mailing.pk, subscriber_id=early)
-        finally:
-            connection.close()
-
     def ranges_after_the_count(campaign_id):
-        committer = threading.Thread(target=another_attempt_commits_a_row)
-        committer.start()
-        committer.join()
+        _commit_delivery_elsewhere(mailing, early)
         return ranges
 
     monkeypatch.setattr(sending, "_fan_out_ranges", ranges_after_the_count)
@@ -188,6 +212,7 @@ def test_starting_a_due_mailing_fans_out_once_and_sends(
     assert len(fake_esp.sent) == 5
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_mailing_that_cannot_start_does_not_hold_up_the_next(campaign, topics, audience, monkeypatch, caplog):
     first = make_mailing(campaign, topics[:1], status=Mailing.Status.SCHEDULED)
     second = make_mailing(campaign, topics[:1], status=Mailing.Status.SCHEDULED)
@@ -197,8 +222,9 @@ def test_a_mailing_that_cannot_start_does_not_hold_up_the_next(campaign, topics,
     fan_out = sending.mailing_fan_out
 
     def failing_for_the_first(*, mailing):
-        if mailing.pk == first.pk:
-            raise RuntimeError("the database lost a fan-out range")
+        if mailing.pk == first.pk:  # a real database error, in the start's own transaction
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1 / 0")
         return fan_out(mailing=mailing)
 
     monkeypatch.setattr(sending, "mailing_fan_out", failing_for_the_first)
@@ -207,12 +233,28 @@ def test_a_mailing_that_cannot_start_does_not_hold_up_the_next(campaign, topics,
     second.refresh_from_db()
     assert first.status == Mailing.Status.SCHEDULED
     assert not Delivery.objects.filter(mailing=first).exists()
-    assert second.status in (Mailing.Status.SENDING, Mailing.Status.SENT)
-    assert f"mailing {first.pk} could not be started" in caplog.text
+    assert (second.status, second.recipients_count) == (Mailing.Status.SENT, 5)
+    assert f"mailing {first.pk}: starting it failed" in caplog.text
     monkeypatch.setattr(sending, "mailing_fan_out", fan_out)
     assert sending.mailings_dispatch_due() == 1
     first.refresh_from_db()
-    assert first.recipients_count == 5
+    assert (first.status, first.recipients_count) == (Mailing.Status.SENT, 5)
+
+
+def test_a_dispatch_out_of_time_stops_rather_than_going_on(campaign, topics, monkeypatch):
+    for _ in range(2):
+        mailing = make_mailing(campaign, topics[:1], status=Mailing.Status.SCHEDULED)
+        Mailing.objects.filter(pk=mailing.pk).update(scheduled_at=timezone.now())
+    calls = []
+
+    def out_of_time(*, mailing_id):
+        calls.append(mailing_id)
+        raise SoftTimeLimitExceeded
+
+    monkeypatch.setattr(sending, "mailing_start", out_of_time)
+    with pytest.raises(SoftTimeLimitExceeded):
+        sending.mailings_dispatch_due()
+    assert len(calls) == 1
 
 
 def test_a_mailing_scheduled_for_later_is_not_started(campaign, topics, audience):
