@@ -8,16 +8,12 @@ does what Mailgun does with a batch: one message per "to" address, with every
 
 import json
 import re
-import socket
-import struct
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
 
-from tests.local_http import serving
+from tests.local_http import QuietHandler, ScriptedService, served
 
 _MERGE_FIELD = re.compile(r"%recipient\.([^%]+)%")
 
@@ -57,35 +53,20 @@ class Received:
         return out
 
 
-@dataclass
-class FakeMailgun:
-    port: int = 0
-    received: list[Received] = field(default_factory=list)
-    answers: list[Answer] = field(default_factory=list)
-    ids: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def answer(self, *answers: Answer) -> None:
-        self.answers.extend(answers)
-
-    def _next(self, path: str, fields: dict[str, list[str]]) -> Answer:
-        with self.lock:
-            self.received.append(Received(path=path, fields=fields))
-            return self.answers.pop(0) if self.answers else Answer()
+class FakeMailgun(ScriptedService[Received, Answer]):
+    def __init__(self) -> None:
+        super().__init__(default=Answer)
+        self.ids = 0
 
 
 def _handler(fake: FakeMailgun) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format, *args):
-            pass
-
+    class Handler(QuietHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"])).decode()
             fields = parse_qs(body, keep_blank_values=True)
-            answer = fake._next(self.path, fields)
+            answer = fake.next_answer(Received(path=self.path, fields=fields))
             if answer.reset:
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                self.close_connection = True
+                self.drop_connection()
                 return
             status = answer.status
             if answer.refuse is not None:
@@ -108,9 +89,6 @@ def _handler(fake: FakeMailgun) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@contextmanager
-def mailgun_server() -> Iterator[FakeMailgun]:
+def mailgun_server() -> AbstractContextManager[FakeMailgun]:
     fake = FakeMailgun()
-    with serving(_handler(fake)) as port:
-        fake.port = port
-        yield fake
+    return served(fake, _handler(fake))

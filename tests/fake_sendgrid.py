@@ -9,17 +9,13 @@ value is itself searched for further tags; `passes` lets a test try both reading
 """
 
 import json
-import socket
-import struct
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.local_http import serving
+from tests.local_http import QuietHandler, ScriptedService, served
 
 
 @dataclass
@@ -64,37 +60,23 @@ class Received:
         return out
 
 
-@dataclass
-class FakeSendGrid:
-    port: int = 0
-    received: list[Received] = field(default_factory=list)
-    answers: list[Answer] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def answer(self, *answers: Answer) -> None:
-        self.answers.extend(answers)
-
-    def _next(self, path: str, body: dict[str, Any]) -> Answer:
-        with self.lock:
-            self.received.append(Received(path=path, body=body))
-            return self.answers.pop(0) if self.answers else Answer()
+class FakeSendGrid(ScriptedService[Received, Answer]):
+    def __init__(self) -> None:
+        super().__init__(default=Answer)
 
 
 def _handler(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format, *args):
-            pass
-
+    class Handler(QuietHandler):
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            answer = fake._next(self.path, body)
+            request = Received(path=self.path, body=body)
+            answer = fake.next_answer(request)
             if answer.drop:
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                self.close_connection = True
+                self.drop_connection()
                 return
             status = answer.status
             if answer.refuse is not None:
-                status = 400 if answer.refuse in Received(self.path, body).to else 202
+                status = 400 if answer.refuse in request.to else 202
             errors = {"errors": [{"message": f"fake SendGrid says {status}"}]}
             data = b"" if status == 202 else json.dumps(errors).encode()
             self.send_response(status)
@@ -109,9 +91,6 @@ def _handler(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@contextmanager
-def sendgrid_server() -> Iterator[FakeSendGrid]:
+def sendgrid_server() -> AbstractContextManager[FakeSendGrid]:
     fake = FakeSendGrid()
-    with serving(_handler(fake)) as port:
-        fake.port = port
-        yield fake
+    return served(fake, _handler(fake))

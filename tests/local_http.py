@@ -1,9 +1,13 @@
-"""A fake service's HTTP handler, served on a free loopback port in a thread."""
+"""Fake HTTP services for tests: a handler served on a free loopback port in a thread,
+its record of requests and its scripted answers."""
 
+import socket
+import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 
 @contextmanager
@@ -17,3 +21,42 @@ def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+class ScriptedService[R, A]:
+    """A fake service's record of the requests it got, and its queue of scripted
+    answers (`default()` once the queue is empty). Handlers run in server threads."""
+
+    def __init__(self, default: Callable[[], A]) -> None:
+        self.port = 0
+        self.received: list[R] = []
+        self.answers: list[A] = []
+        self.lock = threading.Lock()
+        self._default = default
+
+    def answer(self, *answers: A) -> None:
+        self.answers.extend(answers)
+
+    def next_answer(self, request: R) -> A:
+        """Record `request` and take the answer for it."""
+        with self.lock:
+            self.received.append(request)
+            return self.answers.pop(0) if self.answers else self._default()
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def drop_connection(self) -> None:
+        """End the exchange with a TCP reset and no answer, as a lost connection does."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+
+
+@contextmanager
+def served[S: ScriptedService[Any, Any]](fake: S, handler: type[BaseHTTPRequestHandler]) -> Iterator[S]:
+    """Serve `handler` for `fake` until the block ends, with `fake.port` set."""
+    with serving(handler) as port:
+        fake.port = port
+        yield fake

@@ -1,5 +1,9 @@
 """Fixtures for the sending engine's tests: an audience, a mailing, a fake ESP, an SMTP sink."""
 
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
 import pytest
 from django.utils import timezone
 
@@ -7,6 +11,7 @@ from subscriptions.models import Delivery, Mailing, Subscriber, Subscription, To
 from subscriptions.services import sending
 from tests.factories import CampaignFactory, SubscriberFactory, TopicFactory
 from tests.fake_esp import FakeEsp
+from tests.local_http import ScriptedService
 from tests.smtp_sink import SmtpSink
 
 BODY = 'Hello {{ first_name|default:"there" }},\n\nThe **Kent** force is [recruiting now](https://example.org/jobs).\n'
@@ -54,7 +59,7 @@ def audience(campaign, topics):
 
 
 @pytest.fixture
-def fanned_out(campaign, topics, audience):
+def mailing(campaign, topics, audience):
     """A mailing to topics[0], fanned out to the audience, not yet started."""
     mailing = make_mailing(campaign, topics[:1])
     Mailing.objects.filter(pk=mailing.pk).update(recipients_count=sending.mailing_fan_out(mailing=mailing))
@@ -63,6 +68,16 @@ def fanned_out(campaign, topics, audience):
 
 def delivery_statuses(mailing: Mailing) -> dict[str, str]:
     return dict(Delivery.objects.filter(mailing=mailing).values_list("subscriber__email", "status"))
+
+
+@contextmanager
+def sending_through[F: ScriptedService[Any, Any]](
+    settings, server: AbstractContextManager[F], backend: str, options: Callable[[int], dict[str, str]]
+) -> Iterator[F]:
+    """Send through anymail's `backend` pointed at a fake ESP `server` (options for its port)."""
+    with server as fake:
+        quick_sending(settings, {"BACKEND": backend, "OPTIONS": options(fake.port)})
+        yield fake
 
 
 def quick_sending(settings, mailer: dict) -> None:

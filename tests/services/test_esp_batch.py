@@ -18,27 +18,18 @@ from subscriptions.services.ratelimit import ratelimit_try_take
 from subscriptions.tokens import LinkPurpose, make_link_token
 from subscriptions.transports import MessageTransport, transport_for
 from tests.fake_mailgun import Answer, mailgun_server
-from tests.mailing_fixtures import delivery_statuses, quick_sending
+from tests.mailing_fixtures import delivery_statuses, sending_through
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def mailgun(settings):
-    with mailgun_server() as fake:
-        quick_sending(
-            settings,
-            {
-                "BACKEND": "anymail.backends.mailgun.EmailBackend",
-                "OPTIONS": {"api_key": "key-test", "api_url": f"http://127.0.0.1:{fake.port}/v3"},
-            },
-        )
+    def options(port: int) -> dict[str, str]:
+        return {"api_key": "key-test", "api_url": f"http://127.0.0.1:{port}/v3"}
+
+    with sending_through(settings, mailgun_server(), "anymail.backends.mailgun.EmailBackend", options) as fake:
         yield fake
-
-
-@pytest.fixture
-def mailing(fanned_out):
-    return fanned_out
 
 
 def delivery_ids(mailing):

@@ -13,27 +13,18 @@ from subscriptions.services.compose import mailing_compile
 from subscriptions.tokens import LinkPurpose, make_link_token
 from subscriptions.transports import transport_for
 from tests.fake_sendgrid import Answer, sendgrid_server
-from tests.mailing_fixtures import delivery_statuses, quick_sending
+from tests.mailing_fixtures import delivery_statuses, sending_through
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def sendgrid(settings):
-    with sendgrid_server() as fake:
-        quick_sending(
-            settings,
-            {
-                "BACKEND": "anymail.backends.sendgrid.EmailBackend",
-                "OPTIONS": {"api_key": "SG.test", "api_url": f"http://127.0.0.1:{fake.port}/v3/"},
-            },
-        )
+    def options(port: int) -> dict[str, str]:
+        return {"api_key": "SG.test", "api_url": f"http://127.0.0.1:{port}/v3/"}
+
+    with sending_through(settings, sendgrid_server(), "anymail.backends.sendgrid.EmailBackend", options) as fake:
         yield fake
-
-
-@pytest.fixture
-def mailing(fanned_out):
-    return fanned_out
 
 
 def test_sendgrid_batches(sendgrid, mailing):

@@ -14,11 +14,6 @@ from tests.mailing_fixtures import delivery_statuses
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def mailing(fanned_out):
-    return fanned_out
-
-
 def test_a_429_waits_as_told_and_sends_the_same_message_without_losing_it(mailing, fake_esp, audience):
     fake_esp.fail("429", address=audience[0].email, retry_after="1")
     started = time.monotonic()
