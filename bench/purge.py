@@ -72,8 +72,8 @@ def populate(size: int) -> int:
             )
         cursor.execute(
             "INSERT INTO subscriptions_delivery "
-            "(mailing_id, subscriber_id, status, created_at, sent_at, attempts, esp_message_id, error) "
-            f"SELECT %(mailing)s, s.id, 'sent', now(), now(), 1, '', '' {people}",
+            "(id, mailing_id, subscriber_id, status, created_at, sent_at, attempts, esp_message_id, error) "
+            f"SELECT (%(mailing)s::bigint << 40) | s.id, %(mailing)s, s.id, 'sent', now(), now(), 1, '', '' {people}",
             params,
         )
         cursor.execute("VACUUM ANALYZE")

@@ -229,7 +229,8 @@ def _measure(
         peak_kb = max(_status_kb(child, "VmHWM:") for child in _children(worker.pid))
     time.sleep(1)  # the sink writes its dump as each transaction ends
     seen = count_sink(dump)
-    deliveries = dict(Delivery.objects.filter(mailing__in=[big, small]).values_list("pk", "status").iterator())
+    runs = Delivery.objects.of_mailing(big.pk) | Delivery.objects.of_mailing(small.pk)
+    deliveries = dict(runs.values_list("pk", "status").iterator())
     duplicates = sum(n - 1 for n in seen.values() if n > 1) + sum(1 for d in seen if d not in deliveries)
     lost = sum(1 for pk, status in deliveries.items() if status != "sent" or pk not in seen)
     return {

@@ -88,8 +88,8 @@ def dispatch_due_mailings() -> int:
 # and its queued deliveries to the next task the sweeper starts; retrying here could
 # only ever resend.
 @shared_task(name="subscriptions.send_batch", max_retries=0)
-def send_batch(mailing_id: int) -> dict[str, int]:
-    return dict(sending.mailing_send_batches(mailing_id=mailing_id))
+def send_batch(mailing_id: int, after: int = 0) -> dict[str, int]:
+    return dict(sending.mailing_send_batches(mailing_id=mailing_id, after=after))
 
 
 @shared_task(name="subscriptions.sweep_deliveries", max_retries=0)

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from subscriptions import abuse
 from subscriptions.addresses import email_hmac, normalise_email
-from subscriptions.models import Campaign, ConsentEvent, Subscriber, Subscription, Suppression, Topic
+from subscriptions.models import Campaign, ConsentEvent, Delivery, Subscriber, Subscription, Suppression, Topic
 from subscriptions.models.subscribers import new_link_key
 from subscriptions.services.stats import stat_increment
 from subscriptions.services.withdrawal import WithdrawalReason, subscriber_withdraw
@@ -208,6 +208,7 @@ def _free_for(subscriber: Subscriber, new_email: str) -> bool:
     for other in others.select_for_update():
         if other.status != Subscriber.Status.PENDING or other.legal_hold:
             return False
+        Delivery.objects.of_people([other.pk]).delete()
         other.delete()
     return True
 

@@ -86,7 +86,7 @@ def _expire_batch(*, campaign_id: int, cutoff: datetime.datetime, now: datetime.
         )
         if not ids:
             return 0
-        Delivery.objects.filter(subscriber_id__in=ids).delete()
+        Delivery.objects.of_people(ids).delete()
         ConsentEvent.objects.filter(subscriber_id__in=ids).delete()
         Subscription.objects.filter(subscriber_id__in=ids).delete()
         # The ORM's delete() would load every subscriber to cascade; their rows that
@@ -150,10 +150,9 @@ ON CONFLICT (campaign_id, email_hmac) DO NOTHING
 _UNHASHED = """
 SELECT id FROM subscriptions_subscriber WHERE id = ANY(%(ids)s) AND email_hmac = '' AND status <> 'pending'
 """
-# Everything that points at a person goes first, the people last. Delivery has no
-# database-level foreign key, so nothing but this statement would remove it.
+# Everything that points at a person goes first (deliveries, by key, before these),
+# the people last.
 _ERASE = [
-    "DELETE FROM subscriptions_delivery WHERE subscriber_id = ANY(%(ids)s)",
     "DELETE FROM subscriptions_consentevent WHERE subscriber_id = ANY(%(ids)s)",
     "DELETE FROM subscriptions_subscription WHERE subscriber_id = ANY(%(ids)s)",
     "DELETE FROM subscriptions_subscriber WHERE id = ANY(%(ids)s)",
@@ -223,6 +222,8 @@ def _erase_ids(
             cursor.execute(_SUPPRESS, params)
             cursor.execute(_UNHASHED, params)
             _suppress_unhashed([row[0] for row in cursor.fetchall()], reason)
+        # No database-level foreign key would remove these: only this statement does.
+        Delivery.objects.of_people(ids)._raw_delete(connection.alias)
         for statement in _ERASE:
             cursor.execute(statement, params)
     stat_increment(
@@ -312,8 +313,8 @@ def deliveries_prune(*, now: datetime.datetime | None = None) -> int:
             Mailing.objects.filter(campaign_id=campaign_id, status__in=[Mailing.Status.SENT, Mailing.Status.CANCELLED])
             .alias(done_at=Coalesce("finished_at", "created_at"))
             .filter(done_at__lt=now - datetime.timedelta(days=days))
-            .filter(Exists(Delivery.objects.filter(mailing_id=OuterRef("pk"))))
         )
+        # A mailing already pruned costs one probe of its key range.
         for mailing_id in old.values_list("pk", flat=True):
             while deleted := _prune_batch(mailing_id):
                 pruned += deleted
@@ -321,7 +322,7 @@ def deliveries_prune(*, now: datetime.datetime | None = None) -> int:
 
 
 def _prune_batch(mailing_id: int) -> int:
-    batch = Delivery.objects.filter(mailing_id=mailing_id).values("pk")[:DELIVERY_PRUNE_BATCH_SIZE]
+    batch = Delivery.objects.of_mailing(mailing_id).values("pk")[:DELIVERY_PRUNE_BATCH_SIZE]
     return Delivery.objects.filter(pk__in=batch)._raw_delete(Delivery.objects.db)
 
 

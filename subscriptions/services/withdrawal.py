@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from subscriptions.addresses import email_hmac
-from subscriptions.models import ConsentEvent, Subscriber, Subscription, Suppression
+from subscriptions.models import ConsentEvent, Delivery, Subscriber, Subscription, Suppression
 from subscriptions.services.stats import stat_increment
 
 
@@ -111,8 +111,10 @@ def subscriber_erase(*, subscriber_id: int, reason: WithdrawalReason) -> bool:
             email_hmac=email_hmac(subscriber.email),
             defaults={"reason": suppression_reason(reason)},
         )
-        # Django cascades to deliveries, consent events and subscriptions with one
-        # DELETE each (none of them has dependents of its own, so no rows are loaded).
+        # Deliveries are found by key (no per-person index to cascade through); Django
+        # cascades to consent events and subscriptions with one DELETE each (none of
+        # them has dependents of its own, so no rows are loaded).
+        Delivery.objects.of_people([subscriber.pk]).delete()
         Subscriber.objects.filter(pk=subscriber.pk).delete()
         stat_increment(campaign_id=subscriber.campaign_id, metric="erasures", reason=str(reason))
     return True

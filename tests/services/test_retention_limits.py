@@ -5,6 +5,7 @@ import datetime
 import pytest
 
 from subscriptions.models import DailyStat, Delivery, Mailing, Subscriber, Suppression
+from subscriptions.models.mailings import delivery_id
 from subscriptions.services import retention
 from subscriptions.services.withdrawal import WithdrawalReason
 from tests.factories import CampaignFactory, TopicFactory
@@ -37,7 +38,9 @@ class TestDeliveryRetention:
         ]
 
     def deliver(self, mailing, people):
-        Delivery.objects.bulk_create([Delivery(mailing=mailing, subscriber=p, status="sent") for p in people])
+        Delivery.objects.bulk_create(
+            [Delivery(id=delivery_id(mailing.pk, p.pk), mailing=mailing, subscriber=p, status="sent") for p in people]
+        )
 
     def test_it_deletes_delivery_rows_older_than_the_campaign_keeps_them_and_the_counts_stay(self, people):
         campaign = people[0].campaign
