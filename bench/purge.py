@@ -42,6 +42,7 @@ def populate(size: int) -> int:
     from django.db import connection
 
     from subscriptions.models import Campaign, Mailing, Topic
+    from subscriptions.models.mailings import PERSON_BITS
 
     campaign = Campaign.objects.create(
         slug="bench-purge", name="Bench purge", controller_name="Bench Department", sender_name="Bench",
@@ -73,7 +74,8 @@ def populate(size: int) -> int:
         cursor.execute(
             "INSERT INTO subscriptions_delivery "
             "(id, mailing_id, subscriber_id, status, created_at, sent_at, attempts, esp_message_id, error) "
-            f"SELECT (%(mailing)s::bigint << 40) | s.id, %(mailing)s, s.id, 'sent', now(), now(), 1, '', '' {people}",
+            f"SELECT (%(mailing)s::bigint << {PERSON_BITS}) | s.id, %(mailing)s, s.id, 'sent', now(), now(), 1, '', '' "
+            f"{people}",
             params,
         )
         cursor.execute("VACUUM ANALYZE")

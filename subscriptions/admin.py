@@ -272,6 +272,18 @@ class MailingAdmin(admin.ModelAdmin):
         "clicks_count",
     ]
 
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        # Only a draft has no deliveries and no counts worth keeping. Deleting one that
+        # went out would cascade through every delivery (by an unindexed column) and
+        # list them all on the confirmation page; cancel it instead.
+        return super().has_delete_permission(request, obj) and (obj is None or obj.status == Mailing.Status.DRAFT)
+
+    def get_actions(self, request):  # type: ignore[no-untyped-def, override]
+        # The bulk delete would gather every delivery of whatever is ticked to list them.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
     def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
         # Once it has left the drafts, a mailing is a record of what was sent.
         if obj is not None and obj.status != Mailing.Status.DRAFT:

@@ -82,9 +82,13 @@ def _find(delivery_id: int | str | None, esp_message_id: str | None) -> Delivery
     deliveries = Delivery.objects.select_for_update()
     if delivery_id not in (None, ""):
         try:
-            return deliveries.filter(pk=int(delivery_id)).first()
+            found = deliveries.filter(pk=int(delivery_id)).first()
         except (TypeError, ValueError):
             return None
+        # An id that names no row (mail sent before migration 0008 packed the keys)
+        # may still be matched by the ESP's message id.
+        if found is not None:
+            return found
     if esp_message_id:
         # A batch call can give every recipient one message id (Mailgun does): such an id
         # names no one person, and acting on it could bounce or withdraw the wrong one.

@@ -99,14 +99,17 @@ WITH claimed AS (
     ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED))
   RETURNING d.id, d.subscriber_id
 )
-SELECT c.id, s.id, s.email, s.first_name, s.link_key, s.email_hmac,
-  s.status = 'active' AND NOT s.restricted
+SELECT c.id, c.subscriber_id, coalesce(s.email, ''), coalesce(s.first_name, ''), coalesce(s.link_key, ''),
+  coalesce(s.email_hmac, ''),
+  s.id IS NOT NULL AND s.status = 'active' AND NOT s.restricted
   {audience}
   AND NOT EXISTS (
     SELECT 1 FROM subscriptions_suppression x WHERE x.campaign_id = s.campaign_id AND x.email_hmac = s.email_hmac)
-FROM claimed c JOIN subscriptions_subscriber s ON s.id = c.subscriber_id
+FROM claimed c LEFT JOIN subscriptions_subscriber s ON s.id = c.subscriber_id
 ORDER BY c.id
 """
+# The LEFT JOIN: a delivery whose person is gone (erased between fan-out and claim)
+# comes back ineligible and is marked skipped, rather than left `sending` to expire.
 
 _MARK_ID_ONLY = """
 UPDATE subscriptions_delivery d SET esp_message_id = v.esp_id

@@ -71,3 +71,15 @@ def test_a_new_public_status_offers_a_prefilled_alert(staff_client, campaign, to
     content = page.content.decode()
     assert "Write an alert to its subscribers" in content
     assert "kind=entity_alert" in content
+
+
+def test_only_a_draft_can_be_deleted_and_never_in_bulk(staff_client, campaign, topics):
+    draft = make_mailing(campaign, topics[:1], status=Mailing.Status.DRAFT)
+    sent = make_mailing(campaign, topics[:1], status=Mailing.Status.SENT)
+    delete = "admin:subscriptions_mailing_delete"
+
+    assert staff_client.get(reverse(delete, args=[sent.pk])).status_code == 403
+    assert staff_client.post(reverse(delete, args=[draft.pk]), {"post": "yes"}).status_code == 302
+    assert list(Mailing.objects.values_list("pk", flat=True)) == [sent.pk]
+    changelist = staff_client.get(reverse("admin:subscriptions_mailing_changelist"))
+    assert 'value="delete_selected"' not in changelist.content.decode()

@@ -35,6 +35,13 @@ def test_it_matches_by_the_esp_message_id(delivery):
     assert (result.delivery_id, result.subscriber_id) == (delivery.pk, delivery.subscriber_id)
 
 
+def test_an_id_that_names_no_delivery_falls_back_to_the_esp_message_id(delivery):
+    # Mail sent before the keys were packed (migration 0008) carries an id no row has now.
+    result = delivery_reconcile(delivery_id=12345, esp_message_id="esp-1", event="delivered")
+    assert result.delivery_id == delivery.pk
+    assert Delivery.objects.get(pk=delivery.pk).status == "sent"
+
+
 def test_a_message_id_shared_by_a_batch_names_nobody(delivery):
     other = Delivery.objects.filter(mailing=delivery.mailing).exclude(pk=delivery.pk).first()
     Delivery.objects.filter(pk=other.pk).update(status="unknown", esp_message_id="esp-1")

@@ -180,7 +180,7 @@ def _assert_started_and_sent_once(mailing, audience):
 def test_rows_that_appear_after_the_count_fail_the_attempt_rather_than_mail_anyone_twice(
     campaign, topics, mixed_audience, settings, monkeypatch
 ):
-    # A first attempt inserts without ON CONFLICT; the unique constraint is what stops
+    # A first attempt inserts without ON CONFLICT; the primary key (the pair) is what stops
     # a row committed meanwhile (say by a lost caller's range) from being doubled.
     mailing, ranges = _due_in_ranges(campaign, topics, settings, parallelism=2)
     early = min(mixed_audience)

@@ -1,8 +1,10 @@
 """Claims walk the mailing's key range from where the last claim ended."""
 
 import pytest
+from django.db import connection, transaction
 
-from subscriptions.models import Delivery
+from subscriptions.models import Delivery, Subscriber
+from subscriptions.models.mailings import delivery_id, mailing_delivery_ids
 from subscriptions.services import sending
 
 pytestmark = pytest.mark.django_db
@@ -44,3 +46,25 @@ def test_a_task_out_of_time_hands_over_where_its_claims_got_to(mailing, fake_esp
 
     assert handed_over == [{"mailing_id": mailing.pk, "count": 1, "after": keys(mailing)[1]}]
     assert len(fake_esp.sent) == 2
+
+
+def test_a_delivery_whose_person_is_gone_is_skipped_rather_than_left_sending(mailing, audience, fake_esp):
+    Subscriber.objects.filter(pk=audience[0].pk).delete()  # a path that left the delivery behind
+
+    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 4, "skipped": 1}
+
+    assert Delivery.objects.get(pk=delivery_id(mailing.pk, audience[0].pk)).status == "skipped"
+    mailing.refresh_from_db()
+    assert mailing.status == "sent"
+
+
+def test_a_claim_reads_the_key_index_from_where_it_is_told(mailing):
+    first, end = mailing_delivery_ids(mailing.pk)
+    sql = sending._CLAIM.format(audience="")
+    params = {"after": first + 2, "end": end, "limit": 10, "topics": []}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = [row[0].strip(" ->") for row in cursor.fetchall()]
+    scans = [plan[i + 1] for i, line in enumerate(plan) if "using subscriptions_delivery_pkey" in line]
+    assert any(line.startswith("Index Cond: ((id >") and f"{first + 2}" in line for line in scans)
