@@ -85,21 +85,19 @@ def mailing_delivery_ids(mailing_id: int) -> tuple[int, int]:
     return mailing_id << PERSON_BITS, (mailing_id + 1) << PERSON_BITS
 
 
-# The keys a person's deliveries can have: one per mailing of their campaign that still
-# holds deliveries (each mailing probed once, in the CTE; drafts and mailings already
-# pruned drop out, so a campaign's long history costs nothing per person). `= ANY(ARRAY(
-# ...))` makes PostgreSQL look each key up; `IN (subquery)` would let it choose a join
-# that reads the whole key index.
+# The keys people's deliveries can have: one per person and mailing of their campaign
+# that still holds deliveries (each mailing probed once, in the CTE; drafts and mailings
+# already pruned drop out, so a campaign's long history costs nothing per person).
+# `= ANY(ARRAY(...))` makes PostgreSQL look each key up; `IN (subquery)` would let it
+# choose a join that reads the whole key index.
 _PEOPLES_KEYS = f"""
 "subscriptions_delivery"."id" = ANY(ARRAY(
   WITH live AS MATERIALIZED (
-    SELECT m.id, m.campaign_id FROM subscriptions_mailing m
-    WHERE m.campaign_id IN (SELECT campaign_id FROM subscriptions_subscriber WHERE id = ANY(%s))
-      AND EXISTS (SELECT 1 FROM subscriptions_delivery d
-                  WHERE d.id >= m.id << {PERSON_BITS} AND d.id < (m.id + 1) << {PERSON_BITS}))
-  SELECT (live.id << {PERSON_BITS}) | s.id
-  FROM subscriptions_subscriber s JOIN live ON live.campaign_id = s.campaign_id
-  WHERE s.id = ANY(%s)))
+    SELECT m.id FROM subscriptions_mailing m
+    WHERE m.campaign_id = %s AND EXISTS (
+      SELECT 1 FROM subscriptions_delivery d
+      WHERE d.id >= m.id << {PERSON_BITS} AND d.id < (m.id + 1) << {PERSON_BITS}))
+  SELECT (live.id << {PERSON_BITS}) | person FROM live CROSS JOIN unnest(%s::bigint[]) AS person))
 """  # noqa: S608 - built from a constant; the ids are bound
 
 
@@ -108,18 +106,18 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
         first, end = mailing_delivery_ids(mailing_id)
         return self.filter(pk__gte=first, pk__lt=end)
 
-    def of_people(self, subscriber_ids: Iterable[int]) -> "DeliveryQuerySet":
-        """Their deliveries, found by key through their campaign's mailings (there is no
-        per-person index). Top-level queries only: the SQL names the table itself."""
+    def of_people(self, *, campaign_id: int, subscriber_ids: Iterable[int]) -> "DeliveryQuerySet":
+        """The deliveries of these people of one campaign, found by key through its
+        mailings (there is no per-person index). Anyone not of the campaign has no
+        delivery under its mailings' keys, so matches nothing. Top-level queries only:
+        the SQL names the table itself."""
         people = list(subscriber_ids)
         if not people:
             return self.none()
         if connection.vendor != "postgresql":  # the SQLite demo: a few people, a few mailings
-            keys = Subscriber.objects.filter(pk__in=people).annotate(
-                key=F("campaign__mailings__id") * 2**PERSON_BITS + F("pk")
-            )
-            return self.filter(pk__in=keys.values("key"))
-        return self.filter(RawSQL(_PEOPLES_KEYS, [people, people], BooleanField()))  # noqa: S611 - values bound
+            mailing_ids = Mailing.objects.filter(campaign_id=campaign_id).values_list("pk", flat=True)
+            return self.filter(pk__in=[delivery_id(m, person) for m in mailing_ids for person in people])
+        return self.filter(RawSQL(_PEOPLES_KEYS, [campaign_id, people], BooleanField()))  # noqa: S611 - values bound
 
 
 class Delivery(models.Model):

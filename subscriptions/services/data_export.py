@@ -97,8 +97,8 @@ def _consent_event(event: ConsentEvent, topic_names: dict[int, str]) -> dict[str
 
 
 def _deliveries(subscriber: Subscriber) -> list[Delivery]:
-    deliveries = Delivery.objects.of_people([subscriber.pk]).select_related("mailing")
-    return list(deliveries.order_by("created_at", "pk"))
+    mine = Delivery.objects.of_people(campaign_id=subscriber.campaign_id, subscriber_ids=[subscriber.pk])
+    return list(mine.select_related("mailing").order_by("created_at", "pk"))
 
 
 def _delivery(delivery: Delivery) -> dict[str, Any]:

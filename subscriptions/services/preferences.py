@@ -208,7 +208,7 @@ def _free_for(subscriber: Subscriber, new_email: str) -> bool:
     for other in others.select_for_update():
         if other.status != Subscriber.Status.PENDING or other.legal_hold:
             return False
-        Delivery.objects.of_people([other.pk]).delete()
+        Delivery.objects.of_people(campaign_id=other.campaign_id, subscriber_ids=[other.pk]).delete()
         other.delete()
     return True
 

@@ -86,7 +86,7 @@ def _expire_batch(*, campaign_id: int, cutoff: datetime.datetime, now: datetime.
         )
         if not ids:
             return 0
-        Delivery.objects.of_people(ids).delete()
+        Delivery.objects.of_people(campaign_id=campaign_id, subscriber_ids=ids).delete()
         ConsentEvent.objects.filter(subscriber_id__in=ids).delete()
         Subscription.objects.filter(subscriber_id__in=ids).delete()
         # The ORM's delete() would load every subscriber to cascade; their rows that
@@ -223,7 +223,7 @@ def _erase_ids(
             cursor.execute(_UNHASHED, params)
             _suppress_unhashed([row[0] for row in cursor.fetchall()], reason)
         # No database-level foreign key would remove these: only this statement does.
-        Delivery.objects.of_people(ids)._raw_delete(connection.alias)
+        Delivery.objects.of_people(campaign_id=campaign_id, subscriber_ids=ids)._raw_delete(connection.alias)
         for statement in _ERASE:
             cursor.execute(statement, params)
     stat_increment(

@@ -114,7 +114,7 @@ def subscriber_erase(*, subscriber_id: int, reason: WithdrawalReason) -> bool:
         # Deliveries are found by key (no per-person index to cascade through); Django
         # cascades to consent events and subscriptions with one DELETE each (none of
         # them has dependents of its own, so no rows are loaded).
-        Delivery.objects.of_people([subscriber.pk]).delete()
+        Delivery.objects.of_people(campaign_id=subscriber.campaign_id, subscriber_ids=[subscriber.pk]).delete()
         Subscriber.objects.filter(pk=subscriber.pk).delete()
         stat_increment(campaign_id=subscriber.campaign_id, metric="erasures", reason=str(reason))
     return True
