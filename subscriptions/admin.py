@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import ActionLocation
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -278,9 +279,9 @@ class MailingAdmin(admin.ModelAdmin):
         # list them all on the confirmation page; cancel it instead.
         return super().has_delete_permission(request, obj) and (obj is None or obj.status == Mailing.Status.DRAFT)
 
-    def get_actions(self, request):  # type: ignore[no-untyped-def, override]
+    def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):  # type: ignore[no-untyped-def]
         # The bulk delete would gather every delivery of whatever is ticked to list them.
-        actions = super().get_actions(request)
+        actions = super().get_actions(request, action_location)
         actions.pop("delete_selected", None)
         return actions
 
