@@ -192,9 +192,9 @@ def mailing_fan_out(*, mailing: Mailing) -> int:
 
     The first attempt, the usual case, has nothing to skip: its statement is a plain
     INSERT (a quarter to a half less time for a million people). The primary key, the
-    (mailing, subscriber) pair, still stands behind it, so should rows appear between the count and
-    the insert (a lost caller's ranges still committing), the attempt fails on them
-    rather than skipping them uncounted, and the next attempt completes it. An attempt
+    (mailing, subscriber) pair, still stands behind it, so should rows appear between
+    the count and the insert (a lost caller's ranges still committing), the attempt
+    fails on them rather than skipping them uncounted, and the next attempt completes it. An attempt
     that completes an earlier one counts the rows afresh once its own are in, since
     ON CONFLICT skips, uncounted, rows that commit while it runs."""
     audience, topic_ids = _audience(mailing)
