@@ -53,8 +53,10 @@ address).
 
 import email.utils
 import html
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from anymail.backends.base import AnymailBaseBackend
 from anymail.message import AnymailMessage
@@ -62,22 +64,72 @@ from django.core.mail.backends.base import BaseEmailBackend
 
 from subscriptions.bulk_mime import MimeTemplate
 from subscriptions.services.compose import Chunks, CompiledMailing, Personal, Slot, clean_first_name
-from subscriptions.transports import AnymailCalls, Outcomes, Outgoing, Permanent, SendFault, send_each
+from subscriptions.transports import Ambiguous, AnymailCalls, Outcomes, Outgoing, Permanent, SendFault, send_each
+
+Part = Literal["subject", "text", "html", "from"]
+
+
+class NotMergeable(ValueError):
+    """This mailing's own text cannot be written verbatim in the ESP's template language."""
+
+
+def _as_is(text: str, *, part: Part) -> str:
+    return text
+
+
+_BRACE_RUN = re.compile(r"\{\{+|\}\}+")
+_MACROS = {
+    "{": {2: "{{ opening_double_curly() }}", 3: "{{ opening_triple_curly() }}"},
+    "}": {2: "{{ closing_double_curly() }}", 3: "{{ closing_triple_curly() }}"},
+}
+
+
+def _brace_macros(run: re.Match[str]) -> str:
+    brace, left, out = run.group()[0], len(run.group()), []
+    while left:  # any run of two or more is doubles and triples
+        size = 2 if left in (2, 4) else 3
+        out.append(_MACROS[brace][size])
+        left -= size
+    return "".join(out)
+
+
+def sparkpost_literal(text: str, *, part: Part) -> str:
+    """`text` written so that SparkPost's template language shows it as it is.
+
+    SparkPost reads every "{{" in inline content (subject, from, text, html) as an
+    expression; runs of braces are written with its brace macros
+    (opening_double_curly() and the like), in one pass. What the macros cannot write
+    is refused: a brace beside the other kind ("{}" or "}{"), which would sit against
+    a macro's own braces; any brace in the sender's name (the From is a template too,
+    and macros inside a quoted name are not documented); and, in the text part, "[[",
+    which after a link sets its attributes (https://developers.sparkpost.com/api/template-language/).
+    """
+    if part == "from" and ("{" in text or "}" in text):
+        raise NotMergeable("the sender's name has braces, which SparkPost would read in its From")
+    if "{}" in text or "}{" in text or (part == "text" and "[[" in text):
+        raise NotMergeable(f"the {part} holds what SparkPost's template language cannot show verbatim")
+    return _BRACE_RUN.sub(_brace_macros, text)
 
 
 @dataclass(frozen=True)
 class EspBatching:
-    merge_field: str  # the ESP's syntax for a merge field; "{}" is the key
+    field: tuple[str, str]  # how the ESP writes a merge field: what goes before and after its key
     max_recipients: int
     # For ESPs whose merge fields are plain strings anymail must be told the form of:
     # merge_data keys are written this way in the call (anymail's merge_field_format).
     names_fields: bool = False
+    # For ESPs that read all inline content as a template: the mailing's own text,
+    # written so that it shows as it is (or NotMergeable).
+    literal: Callable[..., str] = _as_is
 
 
 # Keyed by anymail's esp_name for the backend.
 BATCHING = {
-    "Mailgun": EspBatching(merge_field="%recipient.{}%", max_recipients=1000),
-    "SendGrid": EspBatching(merge_field="-{}-", max_recipients=1000, names_fields=True),
+    "Mailgun": EspBatching(field=("%recipient.", "%"), max_recipients=1000),
+    "SendGrid": EspBatching(field=("-", "-"), max_recipients=1000, names_fields=True),
+    # Triple braces: the value goes in as it is (html-escaped by us where it must be),
+    # neither html-escaped nor URL-encoded again by SparkPost.
+    "SparkPost": EspBatching(field=("{{{", "}}}"), max_recipients=1000, literal=sparkpost_literal),
 }
 
 
@@ -90,28 +142,38 @@ def batching_for(backend: BaseEmailBackend) -> EspBatching | None:
 class MergedBody:
     """A compiled mailing with the ESP's merge fields in its slots, and each person's values for them."""
 
-    def __init__(self, compiled: CompiledMailing, merge_field: str) -> None:
+    def __init__(self, compiled: CompiledMailing, batching: EspBatching) -> None:
         slots = [chunk for chunk in compiled.text + compiled.html if isinstance(chunk, Slot)]
         defaults = dict.fromkeys(slot.default for slot in slots if slot.kind == "first_name")
         # One key per default, since {{ first_name|default:"…" }} may differ between slots.
         self.name_keys = {default: f"tidings_name{index}" for index, default in enumerate(defaults)}
-        self.merge_field = merge_field
-        self.delimiter = merge_field[0]  # "%" for Mailgun, "-" for SendGrid
-        self.text = self._join(compiled.text, html_part=False)
-        self.html = self._join(compiled.html, html_part=True)
+        self.batching = batching
+        self.delimiter = batching.field[0][0]  # "%" for Mailgun, "-" for SendGrid, "{" for SparkPost
+        self.subject = batching.literal(compiled.subject, part="subject")
+        self.text = self._join(compiled.text, part="text")
+        self.html = self._join(compiled.html, part="html")
 
-    def _key(self, slot: Slot, *, html_part: bool) -> str:
+    def _key(self, slot: Slot, *, part: Part) -> str:
         if slot.kind == "first_name":
             key = self.name_keys[slot.default]
-            return f"{key}_html" if html_part else key
+            return f"{key}_html" if part == "html" else key
         # Links are built from SITE_URL and URL-safe tokens: nothing in them HTML-escapes.
         return f"tidings_{slot.kind}"
 
-    def _join(self, chunks: Chunks, *, html_part: bool) -> str:
-        return "".join(
-            chunk if isinstance(chunk, str) else self.merge_field.format(self._key(chunk, html_part=html_part))
-            for chunk in chunks
-        )
+    def _join(self, chunks: Chunks, *, part: Part) -> str:
+        opening, closing = self.batching.field
+        out: list[str] = []
+        for chunk in chunks:
+            if isinstance(chunk, Slot):
+                if self.batching.literal is not _as_is and out and out[-1].endswith(opening[-1]):
+                    raise NotMergeable(f"the {part} has {opening[-1]!r} against a merge field")
+                out.append(f"{opening}{self._key(chunk, part=part)}{closing}")
+                continue
+            text = self.batching.literal(chunk, part=part)
+            if self.batching.literal is not _as_is and out and text.startswith(closing[0]):
+                raise NotMergeable(f"the {part} has {closing[0]!r} against a merge field")
+            out.append(text)
+        return "".join(out)
 
     def values(self, personal: Personal) -> dict[str, str]:
         name = clean_first_name(personal.first_name)
@@ -129,13 +191,14 @@ class EspBatchTransport(AnymailCalls):
         super().__init__(backend=backend, template=template, name=name)
         self.max_recipients: int | None = batching.max_recipients
         self.batching = batching
-        self.body = MergedBody(template.compiled, batching.merge_field)
+        self.body = MergedBody(template.compiled, batching)  # NotMergeable: transport_for sends one by one
+        self.sender_name = batching.literal(template.sender_name, part="from")
 
     def build(self, items: Sequence[Outgoing]) -> AnymailMessage:
         message = AnymailMessage(
-            subject=self.template.compiled.subject,
+            subject=self.body.subject,
             body=self.body.text,
-            from_email=email.utils.formataddr((self.template.sender_name, self.template.sender)),
+            from_email=email.utils.formataddr((self.sender_name, self.template.sender)),
             to=[item.recipient.address for item in items],
             headers={"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
         )
@@ -154,14 +217,23 @@ class EspBatchTransport(AnymailCalls):
             for item in items
         }
         if self.batching.names_fields:
-            message.esp_extra = {"merge_field_format": self.batching.merge_field}
+            opening, closing = self.batching.field
+            message.esp_extra = {"merge_field_format": f"{opening}{{}}{closing}"}
         return message
 
     def _call(self, items: Sequence[Outgoing]) -> Outcomes:
         """One API call; a fault of the whole call is raised, a refused address is its outcome."""
         message = self.build(items)
         self.hand_over(message)
-        return {item.recipient.delivery_id: self.answer_for(message, item) for item in items}
+        return {item.recipient.delivery_id: self._answer(message, item) for item in items}
+
+    def _answer(self, message: AnymailMessage, item: Outgoing) -> str | SendFault:
+        status = message.anymail_status.recipients.get(item.recipient.address)
+        if status is not None and status.status == "unknown":
+            # SparkPost answers "accepted N of M" for the whole call: who was not is
+            # unknown, so nobody in it is sent again; webhooks settle each one.
+            return Ambiguous("the ESP accepted only part of the call")
+        return self.answer_for(message, item)
 
     def _send_alone(self, item: Outgoing) -> str:
         outcome = self._call([item])[item.recipient.delivery_id]

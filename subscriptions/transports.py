@@ -21,6 +21,7 @@ have been accepted: never resend it; webhooks will tell).
 
 import contextlib
 import email.utils
+import logging
 import math
 import smtplib
 import time
@@ -36,6 +37,8 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 
 from subscriptions.bulk_mime import CRLF, MimeTemplate, Recipient, dot_stuff
+
+logger = logging.getLogger(__name__)
 
 
 class SendFault(Exception):
@@ -99,14 +102,17 @@ def send_each(send: Callable[[Outgoing], str], items: Sequence[Outgoing]) -> Out
 
 def transport_for(*, alias: str, template: MimeTemplate) -> Transport:
     # Imported here: esp_batch builds on this module's faults and Outgoing.
-    from subscriptions.esp_batch import EspBatchTransport, batching_for
+    from subscriptions.esp_batch import EspBatchTransport, NotMergeable, batching_for
 
     backend = mailers[alias]
     if isinstance(backend, SmtpBackend):
         return SmtpTransport(backend=backend, template=template, name=alias)
     batching = batching_for(backend)
     if batching is not None:
-        return EspBatchTransport(backend=backend, template=template, name=alias, batching=batching)
+        try:
+            return EspBatchTransport(backend=backend, template=template, name=alias, batching=batching)
+        except NotMergeable as reason:
+            logger.info("mailing sent one person per call through %s: %s", alias, reason)
     return MessageTransport(backend=backend, template=template, name=alias)
 
 

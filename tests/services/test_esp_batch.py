@@ -105,7 +105,7 @@ def test_a_first_name_in_merge_syntax_or_markup_is_shown_as_written(mailgun, mai
 def test_each_call_carries_at_most_the_esps_cap_and_takes_one_slot_per_person(
     mailgun, mailing, audience, monkeypatch, settings
 ):
-    monkeypatch.setitem(esp_batch.BATCHING, "Mailgun", esp_batch.EspBatching("%recipient.{}%", max_recipients=2))
+    monkeypatch.setitem(esp_batch.BATCHING, "Mailgun", esp_batch.EspBatching(("%recipient.", "%"), max_recipients=2))
     settings.SEND_RATE_PER_SECOND = 0.1
     settings.SEND_RATE_BURST = 5
     assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}

@@ -90,7 +90,7 @@ def test_a_first_name_in_merge_syntax_or_markup_is_shown_as_written_and_shows_no
 
 
 def test_each_call_carries_at_most_the_esps_cap(sendgrid, mailing, monkeypatch):
-    monkeypatch.setitem(esp_batch.BATCHING, "SendGrid", esp_batch.EspBatching("-{}-", 2, names_fields=True))
+    monkeypatch.setitem(esp_batch.BATCHING, "SendGrid", esp_batch.EspBatching(("-", "-"), 2, names_fields=True))
     assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
     assert [len(call.to) for call in sendgrid.received] == [2, 2, 1]
 

@@ -1,0 +1,156 @@
+"""Batch sending through anymail's real SparkPost backend, against SparkPost's transmissions API on a local port."""
+
+import dataclasses
+import html
+
+import pytest
+
+from subscriptions import esp_batch
+from subscriptions.bulk_mime import MimeTemplate
+from subscriptions.models import Delivery, Mailing
+from subscriptions.services import reconcile, sending
+from subscriptions.services.compose import mailing_compile
+from subscriptions.tokens import LinkPurpose, make_link_token
+from subscriptions.transports import MessageTransport, transport_for
+from tests.fake_sparkpost import Answer, TemplateError, render, sparkpost_server
+from tests.mailing_fixtures import delivery_statuses, make_mailing, sending_through
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sparkpost(settings):
+    def options(port: int) -> dict[str, str]:
+        return {"api_key": "sp-test", "api_url": f"http://127.0.0.1:{port}/api/v1/"}
+
+    with sending_through(settings, sparkpost_server(), "anymail.backends.sparkpost.EmailBackend", options) as fake:
+        yield fake
+
+
+def transport(mailing):
+    template = MimeTemplate(compiled=mailing_compile(mailing=mailing), campaign=mailing.campaign)
+    return transport_for(alias="default", template=template)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["plain", "{{", "}}", "{{{", "}}}", "{{{{", "}}}}}", "{{{{{{{", "a {{ b }} c", "{{{x}}}", "{ } {x} }"],
+)
+def test_any_run_of_braces_is_written_so_that_sparkpost_shows_it_as_it_is(text):
+    for part in ("subject", "text", "html"):
+        written = esp_batch.sparkpost_literal(text, part=part)
+        assert render(written, {"x": "LEAK", "b": "LEAK"}, escape=part == "html") == text
+
+
+@pytest.mark.parametrize(("text", "part"), [("{}", "html"), ("}{", "text"), ("see https://x.org[[y]]", "text")])
+def test_what_the_macros_cannot_write_is_refused(text, part):
+    with pytest.raises(esp_batch.NotMergeable):
+        esp_batch.sparkpost_literal(text, part=part)
+
+
+def test_the_fake_refuses_what_sparkpost_would_read_as_code():
+    """The fake is strict: unescaped staff text would fail the tests, not pass them."""
+    for template in ("{{ if x }}a{{ end }}", "a {{", "{{{{x}}}"):
+        with pytest.raises(TemplateError):
+            render(template, {"x": "1"}, escape=False)
+
+
+def test_sparkpost_batches(sparkpost, mailing):
+    assert isinstance(transport(mailing), esp_batch.EspBatchTransport)
+
+
+def test_a_batch_is_one_call_with_each_persons_values_headers_and_delivery_id(sparkpost, mailing, audience):
+    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    [call] = sparkpost.received
+    assert call.path == "/api/v1/transmissions/"
+    assert sorted(call.to) == sorted(p.email for p in audience)
+    assert "Person" not in call.body["content"]["text"] + call.body["content"]["html"]
+    ids = dict(Delivery.objects.filter(mailing=mailing).values_list("subscriber__email", "pk"))
+    messages = call.messages()
+    for person in audience:
+        message = messages[person.email]
+        unsubscribe = f"/u/{make_link_token(purpose=LinkPurpose.UNSUBSCRIBE, subscriber=person)}/"
+        manage = f"/manage/{make_link_token(purpose=LinkPurpose.MANAGE, subscriber=person)}/"
+        assert message["metadata"] == {"delivery_id": str(ids[person.email])}
+        assert message["headers"]["X-Tidings-Delivery"] == str(ids[person.email])
+        assert message["headers"]["List-Unsubscribe"].endswith(f"{unsubscribe}>")
+        assert message["headers"]["Message-ID"].startswith(f"<{ids[person.email]}.")
+        assert message["headers"]["Message-ID"].endswith(f"@{mailing.campaign.sender_domain}>")
+        assert message["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert message["subject"] == "Kent is recruiting"
+        assert f"Hello {person.first_name}," in message["text"]
+        assert f"Hello {person.first_name}," in message["html"]
+        for part in ("text", "html"):
+            assert unsubscribe in message[part]
+            assert manage in message[part]
+            others = [p for p in audience if p != person]
+            assert not any(
+                make_link_token(purpose=LinkPurpose.UNSUBSCRIBE, subscriber=p) in message[part] for p in others
+            )
+    # One transmission id for the whole call: stored, but it names nobody on its own,
+    # so an event carrying only that id settles no one (webhooks match the delivery id).
+    stored = set(Delivery.objects.filter(mailing=mailing).values_list("esp_message_id", flat=True))
+    assert stored == {"transmission-1"}
+    assert reconcile.delivery_reconcile(esp_message_id="transmission-1", event="bounced") is None
+
+
+def test_braces_in_the_mailings_own_text_and_in_a_name_are_shown_as_written(sparkpost, campaign, topics, audience):
+    subject = "Kent {{ if x }} recruits {{{ now }}}"
+    mailing = make_mailing(campaign, topics[:1], body="Hi {{ first_name }}, see `a }} b`.")
+    Mailing.objects.filter(pk=mailing.pk).update(subject=subject)
+    sending.mailing_fan_out(mailing=mailing)
+    name = "{{tidings_manage_url}} & Bo's"
+    audience[2].first_name = name
+    audience[2].save(update_fields=["first_name"])
+    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    [call] = sparkpost.received
+    messages = call.messages()
+    for address, message in messages.items():
+        assert message["subject"] == subject
+        assert "a }} b" in message["text"]
+        others = [p for p in audience if p.email != address]
+        for part in ("text", "html"):
+            assert not any(make_link_token(purpose=LinkPurpose.MANAGE, subscriber=p) in message[part] for p in others)
+    message = messages[audience[2].email]
+    assert f"Hi {name}," in message["text"]
+    assert f"Hi {html.escape(name).replace('{', '&#123;')}," in message["html"]
+
+
+def test_a_mailing_sparkpost_cannot_be_given_verbatim_goes_one_person_per_call(sparkpost, campaign, topics, audience):
+    mailing = make_mailing(campaign, topics[:1], body="Hello.")
+    Mailing.objects.filter(pk=mailing.pk).update(subject="Kent {} recruits")
+    mailing.refresh_from_db()
+    sending.mailing_fan_out(mailing=mailing)
+    assert type(transport(mailing)) is MessageTransport
+    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    assert [len(call.to) for call in sparkpost.received] == [1] * 5
+    assert sparkpost.received[0].body["content"]["subject"] == "Kent {} recruits"
+
+
+def test_a_sender_name_with_braces_goes_one_person_per_call(sparkpost, mailing):
+    mailing.campaign.sender_name = "Police {Recruitment}"
+    mailing.campaign.save(update_fields=["sender_name"])
+    assert type(transport(mailing)) is MessageTransport
+
+
+def test_a_call_sparkpost_accepts_only_in_part_leaves_everyone_unknown_and_never_resends(sparkpost, mailing):
+    sparkpost.answer(Answer(accept=3))
+    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"unknown": 5}
+    sending.deliveries_sweep()
+    sending.mailing_send_batches(mailing_id=mailing.pk)
+    assert len(sparkpost.received) == 1
+
+
+def test_a_429_sends_the_same_batch_again(sparkpost, mailing, audience):
+    sparkpost.answer(Answer(status=429))
+    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    first, second = sparkpost.received
+    assert sorted(first.to) == sorted(second.to) == sorted(p.email for p in audience)
+
+
+def test_a_call_rejected_for_its_one_recipient_fails_that_person(sparkpost, mailing, audience, monkeypatch):
+    one_each = dataclasses.replace(esp_batch.BATCHING["SparkPost"], max_recipients=1)
+    monkeypatch.setitem(esp_batch.BATCHING, "SparkPost", one_each)
+    sparkpost.answer(Answer(accept=0))
+    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"failed": 1, "sent": 4}
+    assert list(delivery_statuses(mailing).values()).count("failed") == 1
