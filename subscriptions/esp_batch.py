@@ -10,8 +10,10 @@ metadata (webhooks echo it back for reconciliation), and their List-Unsubscribe,
 Message-ID and X-Tidings-Delivery as merge headers.
 
 BATCHING lists the ESPs checked against anymail's own source (django-anymail 15.2,
-anymail/backends/<esp>.py) and the ESP's and anymail's documentation; any ESP not
-listed keeps one call per person (transports.MessageTransport).
+anymail/backends/<esp>.py) and the ESP's and anymail's documentation; an ESP listed
+nowhere (here or in esp_messages) keeps one call per person
+(transports.MessageTransport), as does a mailing whose own text the ESP's template
+language cannot be given verbatim (NotMergeable).
 
 - Mailgun: merge fields `%recipient.KEY%`, usable in the body and in headers
   (anymail maps merge_data to `recipient-variables`, merge_metadata to
@@ -35,18 +37,46 @@ listed keeps one call per person (transports.MessageTransport).
   call (https://www.twilio.com/docs/sendgrid/api-reference/mail-send/mail-send).
   django-anymail has marked SendGrid unsupported (untested) since 13.0.1.
 
-Left out on purpose, from the same sources: Amazon SES and Postmark (merge_data only
-with a stored template), Resend (no merge_data), MailerSend (no metadata at all),
-Mandrill (no merge_headers). Brevo, SparkPost, Mailjet, Mailtrap and Unisender Go
-take all three in anymail, but run inline content through a template language, so the
-mailing's own text would need escaping for each; they stay one call per person.
+- SparkPost: anymail puts merge_data in each recipient's `substitution_data`,
+  merge_metadata in its `metadata`, and merge_headers behind `{{Header__Name}}`
+  fields in the content's headers (anymail/backends/sparkpost.py). SparkPost runs
+  all inline content (from, subject, text, html, headers) through its template
+  language, so the mailing's own text is written with its brace macros
+  (sparkpost_literal); merge fields are `{{{key}}}`, which neither HTML-escapes nor
+  URL-encodes, and substituted values are not read as template code again
+  (https://developers.sparkpost.com/api/template-language/). SparkPost answers a
+  call with one transmission id and counts of accepted and rejected recipients, not
+  who; anymail reports "unknown" for all when some were rejected, and then nobody
+  in the call is sent again (webhooks settle each one). There is no documented cap
+  per call (SparkPost suggests 2,000 to 10,000 for bulk); 1,000 here, as for the
+  others. SparkPost replaces a custom List-Unsubscribe header with its own, on every
+  path (anymail's SparkPost docs, "Extra header limitations").
+
+Mailjet carries whole rendered messages instead (subscriptions.esp_messages).
+
+Left out on purpose, with the reason from the same sources (each keeps one call per
+person):
+- Amazon SES and Postmark: merge_data only with a template stored at the ESP.
+- Resend: no merge_data; MailerSend: no metadata; Mandrill: no merge_headers.
+- Brevo: inline content goes through a Django-like template language that
+  autoescapes and has no documented way to show "{{" but a verbatim block, and a
+  public bug-bounty report (betagouv PR #2381) found expressions inside param
+  values evaluated, so a first name could run as template code; anymail also
+  rebuilds messageVersions itself, so whole rendered messages cannot be given.
+- Mailtrap: template_variables fill only stored templates (template_uuid), not
+  inline text/html, and anymail builds each batch request itself, so whole
+  rendered messages cannot be given either.
+- Unisender Go: anymail's merge_headers take List-Unsubscribe only (its backend
+  refuses any other header), so a batch could not give each person our Message-ID
+  and X-Tidings-Delivery.
 
 Whatever a first name contains stays text: the HTML copy takes an HTML-escaped value
-(a key of its own) with the merge field's delimiter ("%" or "-") as a character
-reference, so nothing in it can read as a merge field, however the ESP substitutes.
-The text copy takes the name as it is; neither ESP documents whether substituted
-values are searched again, but each call's merge data holds only each person's own
-values, so at worst a name written like a merge field shows that person's own link.
+(a key of its own) with the merge field's first character ("%", "-" or "{") as a
+character reference, so nothing in it can read as a merge field, however the ESP
+substitutes. The text copy takes the name as it is; Mailgun and SendGrid do not
+document whether substituted values are searched again (SparkPost says they are
+not), but each call's merge data holds only each person's own values, so at worst a
+name written like a merge field shows that person's own link.
 People whose addresses meet on the wire are sent apart (merge data is keyed by
 address).
 """
@@ -186,40 +216,14 @@ class MergedBody:
         return values
 
 
-class EspBatchTransport(AnymailCalls):
-    def __init__(self, *, backend: BaseEmailBackend, template: MimeTemplate, name: str, batching: EspBatching) -> None:
-        super().__init__(backend=backend, template=template, name=name)
-        self.max_recipients: int | None = batching.max_recipients
-        self.batching = batching
-        self.body = MergedBody(template.compiled, batching)  # NotMergeable: transport_for sends one by one
-        self.sender_name = batching.literal(template.sender_name, part="from")
+class BatchCalls(AnymailCalls):
+    """A transport that hands the ESP many people's messages in one API call (`build`),
+    and reads each person's outcome from anymail's answer."""
+
+    max_recipients: int | None
 
     def build(self, items: Sequence[Outgoing]) -> AnymailMessage:
-        message = AnymailMessage(
-            subject=self.body.subject,
-            body=self.body.text,
-            from_email=email.utils.formataddr((self.sender_name, self.template.sender)),
-            to=[item.recipient.address for item in items],
-            headers={"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
-        )
-        message.attach_alternative(self.body.html, "text/html")
-        # merge_data makes anymail send each "to" address a message of its own.
-        message.merge_data = {item.recipient.address: self.body.values(item.recipient.personal) for item in items}
-        message.merge_metadata = {
-            item.recipient.address: {"delivery_id": str(item.recipient.delivery_id)} for item in items
-        }
-        message.merge_headers = {
-            item.recipient.address: {
-                "Message-ID": item.message_id,
-                "List-Unsubscribe": self.template.list_unsubscribe(item.recipient.personal),
-                "X-Tidings-Delivery": str(item.recipient.delivery_id),
-            }
-            for item in items
-        }
-        if self.batching.names_fields:
-            opening, closing = self.batching.field
-            message.esp_extra = {"merge_field_format": f"{opening}{{}}{closing}"}
-        return message
+        raise NotImplementedError
 
     def _call(self, items: Sequence[Outgoing]) -> Outcomes:
         """One API call; a fault of the whole call is raised, a refused address is its outcome."""
@@ -256,3 +260,41 @@ class EspBatchTransport(AnymailCalls):
         except SendFault as fault:
             # Rate limited, transient or ambiguous: the same for everyone in the call.
             return {item.recipient.delivery_id: fault for item in items}
+
+
+class EspBatchTransport(BatchCalls):
+    """One call for many people: the body once, with merge fields, and each person's values as merge data."""
+
+    def __init__(self, *, backend: BaseEmailBackend, template: MimeTemplate, name: str, batching: EspBatching) -> None:
+        super().__init__(backend=backend, template=template, name=name)
+        self.max_recipients: int | None = batching.max_recipients
+        self.batching = batching
+        self.body = MergedBody(template.compiled, batching)  # NotMergeable: transport_for sends one by one
+        self.sender_name = batching.literal(template.sender_name, part="from")
+
+    def build(self, items: Sequence[Outgoing]) -> AnymailMessage:
+        message = AnymailMessage(
+            subject=self.body.subject,
+            body=self.body.text,
+            from_email=email.utils.formataddr((self.sender_name, self.template.sender)),
+            to=[item.recipient.address for item in items],
+            headers={"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+        )
+        message.attach_alternative(self.body.html, "text/html")
+        # merge_data makes anymail send each "to" address a message of its own.
+        message.merge_data = {item.recipient.address: self.body.values(item.recipient.personal) for item in items}
+        message.merge_metadata = {
+            item.recipient.address: {"delivery_id": str(item.recipient.delivery_id)} for item in items
+        }
+        message.merge_headers = {
+            item.recipient.address: {
+                "Message-ID": item.message_id,
+                "List-Unsubscribe": self.template.list_unsubscribe(item.recipient.personal),
+                "X-Tidings-Delivery": str(item.recipient.delivery_id),
+            }
+            for item in items
+        }
+        if self.batching.names_fields:
+            opening, closing = self.batching.field
+            message.esp_extra = {"merge_field_format": f"{opening}{{}}{closing}"}
+        return message

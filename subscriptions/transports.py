@@ -103,6 +103,7 @@ def send_each(send: Callable[[Outgoing], str], items: Sequence[Outgoing]) -> Out
 def transport_for(*, alias: str, template: MimeTemplate) -> Transport:
     # Imported here: esp_batch builds on this module's faults and Outgoing.
     from subscriptions.esp_batch import EspBatchTransport, NotMergeable, batching_for
+    from subscriptions.esp_messages import MessagesBatchTransport, messages_per_call
 
     backend = mailers[alias]
     if isinstance(backend, SmtpBackend):
@@ -113,6 +114,9 @@ def transport_for(*, alias: str, template: MimeTemplate) -> Transport:
             return EspBatchTransport(backend=backend, template=template, name=alias, batching=batching)
         except NotMergeable as reason:
             logger.info("mailing sent one person per call through %s: %s", alias, reason)
+    per_call = messages_per_call(backend)
+    if per_call is not None:
+        return MessagesBatchTransport(backend=backend, template=template, name=alias, per_call=per_call)
     return MessageTransport(backend=backend, template=template, name=alias)
 
 
@@ -289,7 +293,8 @@ class AnymailCalls:
         if status is None:  # not an anymail backend (the demo outbox)
             return item.message_id.strip("<>")
         recipient = status.recipients.get(item.recipient.address)
-        if recipient is not None and recipient.status in ("rejected", "invalid"):
+        # "failed": the ESP answered for this message and did not take it (Mailjet does so per message).
+        if recipient is not None and recipient.status in ("rejected", "invalid", "failed"):
             return Permanent(f"refused by the ESP ({recipient.status})")
         esp_id = recipient.message_id if recipient is not None else None
         return str(esp_id or status.message_id or item.message_id.strip("<>"))

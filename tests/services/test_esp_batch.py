@@ -218,3 +218,23 @@ def test_two_people_whose_addresses_meet_on_the_wire_are_sent_apart(mailgun, mai
     ids = delivery_ids(mailing)
     sent_ids = [post.messages()[post.to[0]]["v:delivery_id"] for post in mailgun.received]
     assert sorted(sent_ids) == sorted(str(i) for i in ids.values())
+
+
+@pytest.mark.parametrize(
+    ("backend", "options"),
+    [
+        ("brevo", {"api_key": "k"}),
+        ("mailtrap", {"api_token": "t"}),
+        ("unisender_go", {"api_key": "k", "api_url": "https://go1.unisender.ru/ru/transactional/api/v1/"}),
+        ("resend", {"api_key": "k"}),
+        ("mailersend", {"api_token": "t"}),
+        ("mandrill", {"api_key": "k"}),
+    ],
+)
+def test_esps_whose_batch_sending_cannot_keep_tidings_promises_get_one_call_per_person(
+    mailing, settings, backend, options
+):
+    """The reasons, per ESP, are in esp_batch's docstring."""
+    settings.MAILERS = {"default": {"BACKEND": f"anymail.backends.{backend}.EmailBackend", "OPTIONS": options}}
+    template = MimeTemplate(compiled=mailing_compile(mailing=mailing), campaign=mailing.campaign)
+    assert type(transport_for(alias="default", template=template)) is MessageTransport
