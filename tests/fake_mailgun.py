@@ -78,13 +78,7 @@ def _handler(fake: FakeMailgun) -> type[BaseHTTPRequestHandler]:
             else:
                 payload = {"message": f"fake Mailgun says {status}"}
             data = b"<html>Queued, maybe</html>" if answer.garbled else json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            if answer.retry_after is not None:
-                self.send_header("Retry-After", answer.retry_after)
-            self.end_headers()
-            self.wfile.write(data)
+            self.send_body(status, data, {} if answer.retry_after is None else {"Retry-After": answer.retry_after})
 
     return Handler
 

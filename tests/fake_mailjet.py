@@ -9,13 +9,12 @@ message's own fields over them. No template language is applied: a call that tur
 it on is refused, since Tidings never relies on it.
 """
 
-import json
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.local_http import QuietHandler, ScriptedService, served
+from tests.local_http import JsonRequest, QuietHandler, ScriptedService, served
 
 
 @dataclass
@@ -25,10 +24,7 @@ class Answer:
 
 
 @dataclass
-class Received:
-    path: str
-    body: dict[str, Any]
-
+class Received(JsonRequest):
     @property
     def to(self) -> list[str]:
         return [to["Email"] for message in self.body["Messages"] for to in message["To"]]
@@ -64,7 +60,7 @@ def _results(request: Received, answer: Answer, serial: int) -> tuple[int, dict[
 def _handler(fake: FakeMailjet) -> type[BaseHTTPRequestHandler]:
     class Handler(QuietHandler):
         def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            body = self.read_json()
             request = Received(path=self.path, body=body)
             answer = fake.next_answer(request)
             templated = [body.get("Globals", {}), *body["Messages"]]
@@ -75,12 +71,7 @@ def _handler(fake: FakeMailjet) -> type[BaseHTTPRequestHandler]:
                 data = {"ErrorCode": "fake", "StatusCode": status, "ErrorMessage": f"fake Mailjet says {status}"}
             else:
                 status, data = _results(request, answer, len(fake.received))
-            encoded = json.dumps(data).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(encoded)))
-            self.end_headers()
-            self.wfile.write(encoded)
+            self.send_json(status, data)
 
     return Handler
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.local_http import QuietHandler, ScriptedService, served
+from tests.local_http import JsonRequest, QuietHandler, ScriptedService, served
 
 
 @dataclass
@@ -27,10 +27,7 @@ class Answer:
 
 
 @dataclass
-class Received:
-    path: str
-    body: dict[str, Any]
-
+class Received(JsonRequest):
     @property
     def to(self) -> list[str]:
         return [to["email"] for personalization in self.body["personalizations"] for to in personalization["to"]]
@@ -68,8 +65,7 @@ class FakeSendGrid(ScriptedService[Received, Answer]):
 def _handler(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
     class Handler(QuietHandler):
         def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            request = Received(path=self.path, body=body)
+            request = Received(path=self.path, body=self.read_json())
             answer = fake.next_answer(request)
             if answer.drop:
                 self.drop_connection()
@@ -79,14 +75,10 @@ def _handler(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
                 status = 400 if answer.refuse in request.to else 202
             errors = {"errors": [{"message": f"fake SendGrid says {status}"}]}
             data = b"" if status == 202 else json.dumps(errors).encode()
-            self.send_response(status)
-            if status == 202:
-                self.send_header("X-Message-Id", "call-id-not-per-person")
+            headers = {"X-Message-Id": "call-id-not-per-person"} if status == 202 else {}
             if answer.reset_in is not None:
-                self.send_header("X-RateLimit-Reset", str(int(time.time() + answer.reset_in)))
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+                headers["X-RateLimit-Reset"] = str(int(time.time() + answer.reset_in))
+            self.send_body(status, data, headers)
 
     return Handler
 

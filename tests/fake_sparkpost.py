@@ -17,14 +17,13 @@ as far as Tidings relies on it, and strictly beyond that:
 """
 
 import html
-import json
 import re
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.local_http import QuietHandler, ScriptedService, served
+from tests.local_http import JsonRequest, QuietHandler, ScriptedService, served
 
 _EXPRESSION = re.compile(r"\{\{\{(.*?)\}\}\}|\{\{(.*?)\}\}", re.DOTALL)
 _KEY = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*")
@@ -66,10 +65,7 @@ class Answer:
 
 
 @dataclass
-class Received:
-    path: str
-    body: dict[str, Any]
-
+class Received(JsonRequest):
     @property
     def to(self) -> list[str]:
         return [recipient["address"]["email"] for recipient in self.body["recipients"]]
@@ -99,8 +95,7 @@ class FakeSparkPost(ScriptedService[Received, Answer]):
 def _handler(fake: FakeSparkPost) -> type[BaseHTTPRequestHandler]:
     class Handler(QuietHandler):
         def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            request = Received(path=self.path, body=body)
+            request = Received(path=self.path, body=self.read_json())
             answer = fake.next_answer(request)
             count = len(request.to)
             accepted = count if answer.accept is None else answer.accept
@@ -114,12 +109,7 @@ def _handler(fake: FakeSparkPost) -> type[BaseHTTPRequestHandler]:
                 }
             else:
                 data = {"errors": [{"message": f"fake SparkPost says {answer.status}"}]}
-            encoded = json.dumps(data).encode()
-            self.send_response(answer.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(encoded)))
-            self.end_headers()
-            self.wfile.write(encoded)
+            self.send_json(answer.status, data)
 
     return Handler
 

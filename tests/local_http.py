@@ -1,11 +1,13 @@
 """Fake HTTP services for tests: a handler served on a free loopback port in a thread,
 its record of requests and its scripted answers."""
 
+import json
 import socket
 import struct
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -21,6 +23,14 @@ def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class JsonRequest:
+    """A POST with a JSON body, as the fake service received it."""
+
+    path: str
+    body: dict[str, Any]
 
 
 class ScriptedService[R, A]:
@@ -47,6 +57,22 @@ class ScriptedService[R, A]:
 class QuietHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+    def read_json(self) -> Any:
+        return json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+
+    def send_body(self, status: int, data: bytes, headers: Mapping[str, str] | None = None) -> None:
+        """Answer `status` with `data` (JSON unless the headers say otherwise)."""
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def send_json(self, status: int, payload: object, headers: Mapping[str, str] | None = None) -> None:
+        self.send_body(status, json.dumps(payload).encode(), headers)
 
     def drop_connection(self) -> None:
         """End the exchange with a TCP reset and no answer, as a lost connection does."""
