@@ -14,6 +14,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from subscriptions.models import Campaign, Subscriber
+from subscriptions.sparkpost import written_for_default_mailer
 from subscriptions.tokens import LinkPurpose, make_link_token
 
 
@@ -40,4 +41,4 @@ def build_email(*, template: str, campaign: Campaign, to: str, context: dict[str
         reply_to=[campaign.contact_email] if campaign.contact_email else None,
     )
     message.attach_alternative(html, "text/html")
-    return message
+    return written_for_default_mailer(message)

@@ -12,8 +12,7 @@ Message-ID and X-Tidings-Delivery as merge headers.
 BATCHING lists the ESPs checked against anymail's own source (django-anymail 15.2,
 anymail/backends/<esp>.py) and the ESP's and anymail's documentation; an ESP listed
 nowhere (here or in esp_messages) keeps one call per person
-(transports.MessageTransport), as does a mailing whose own text the ESP's template
-language cannot be given verbatim (NotMergeable).
+(transports.MessageTransport).
 
 - Mailgun: merge fields `%recipient.KEY%`, usable in the body and in headers
   (anymail maps merge_data to `recipient-variables`, merge_metadata to
@@ -41,8 +40,9 @@ language cannot be given verbatim (NotMergeable).
   merge_metadata in its `metadata`, and merge_headers behind `{{Header__Name}}`
   fields in the content's headers (anymail/backends/sparkpost.py). SparkPost runs
   all inline content (from, subject, text, html, headers) through its template
-  language, so the mailing's own text is written with its brace macros
-  (sparkpost_literal); merge fields are `{{{key}}}`, which neither HTML-escapes nor
+  language, so every brace of the mailing's own text (and of its From) is written as
+  a merge field whose value is that brace (subscriptions.sparkpost, with the values
+  as merge_global_data); merge fields are `{{{key}}}`, which neither HTML-escapes nor
   URL-encodes, and substituted values are not read as template code again
   (https://developers.sparkpost.com/api/template-language/). SparkPost answers a
   call with one transmission id and counts of accepted and rejected recipients, not
@@ -81,64 +81,24 @@ People whose addresses meet on the wire are sent apart (merge data is keyed by
 address).
 """
 
+import dataclasses
 import email.utils
 import html
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from anymail.backends.base import AnymailBaseBackend
 from anymail.message import AnymailMessage
 from django.core.mail.backends.base import BaseEmailBackend
 
+from subscriptions import sparkpost
 from subscriptions.bulk_mime import MimeTemplate
 from subscriptions.services.compose import Chunks, CompiledMailing, Personal, Slot, clean_first_name
 from subscriptions.transports import Ambiguous, AnymailCalls, Outcomes, Outgoing, Permanent, SendFault, send_each
 
-Part = Literal["subject", "text", "html", "from"]
 
-
-class NotMergeable(ValueError):
-    """This mailing's own text cannot be written verbatim in the ESP's template language."""
-
-
-def _as_is(text: str, *, part: Part) -> str:
+def _as_is(text: str) -> str:
     return text
-
-
-_BRACE_RUN = re.compile(r"\{\{+|\}\}+")
-_MACROS = {
-    "{": {2: "{{ opening_double_curly() }}", 3: "{{ opening_triple_curly() }}"},
-    "}": {2: "{{ closing_double_curly() }}", 3: "{{ closing_triple_curly() }}"},
-}
-
-
-def _brace_macros(run: re.Match[str]) -> str:
-    brace, left, out = run.group()[0], len(run.group()), []
-    while left:  # any run of two or more is doubles and triples
-        size = 2 if left in (2, 4) else 3
-        out.append(_MACROS[brace][size])
-        left -= size
-    return "".join(out)
-
-
-def sparkpost_literal(text: str, *, part: Part) -> str:
-    """`text` written so that SparkPost's template language shows it as it is.
-
-    SparkPost reads every "{{" in inline content (subject, from, text, html) as an
-    expression; runs of braces are written with its brace macros
-    (opening_double_curly() and the like), in one pass. What the macros cannot write
-    is refused: a brace beside the other kind ("{}" or "}{"), which would sit against
-    a macro's own braces; any brace in the sender's name (the From is a template too,
-    and macros inside a quoted name are not documented); and, in the text part, "[[",
-    which after a link sets its attributes (https://developers.sparkpost.com/api/template-language/).
-    """
-    if part == "from" and ("{" in text or "}" in text):
-        raise NotMergeable("the sender's name has braces, which SparkPost would read in its From")
-    if "{}" in text or "}{" in text or (part == "text" and "[[" in text):
-        raise NotMergeable(f"the {part} holds what SparkPost's template language cannot show verbatim")
-    return _BRACE_RUN.sub(_brace_macros, text)
 
 
 @dataclass(frozen=True)
@@ -149,8 +109,10 @@ class EspBatching:
     # merge_data keys are written this way in the call (anymail's merge_field_format).
     names_fields: bool = False
     # For ESPs that read all inline content as a template: the mailing's own text,
-    # written so that it shows as it is (or NotMergeable).
-    literal: Callable[..., str] = _as_is
+    # written so that it shows as it is, and the values that writing relies on
+    # (merge_global_data, the same for everyone in the call).
+    literal: Callable[[str], str] = _as_is
+    global_values: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 # Keyed by anymail's esp_name for the backend.
@@ -159,7 +121,9 @@ BATCHING = {
     "SendGrid": EspBatching(field=("-", "-"), max_recipients=1000, names_fields=True),
     # Triple braces: the value goes in as it is (html-escaped by us where it must be),
     # neither html-escaped nor URL-encoded again by SparkPost.
-    "SparkPost": EspBatching(field=("{{{", "}}}"), max_recipients=1000, literal=sparkpost_literal),
+    sparkpost.ESP_NAME: EspBatching(
+        field=("{{{", "}}}"), max_recipients=1000, literal=sparkpost.literal, global_values=sparkpost.BRACES
+    ),
 }
 
 
@@ -179,31 +143,25 @@ class MergedBody:
         self.name_keys = {default: f"tidings_name{index}" for index, default in enumerate(defaults)}
         self.batching = batching
         self.delimiter = batching.field[0][0]  # "%" for Mailgun, "-" for SendGrid, "{" for SparkPost
-        self.subject = batching.literal(compiled.subject, part="subject")
-        self.text = self._join(compiled.text, part="text")
-        self.html = self._join(compiled.html, part="html")
+        self.subject = batching.literal(compiled.subject)
+        self.text = self._join(compiled.text, html_part=False)
+        self.html = self._join(compiled.html, html_part=True)
 
-    def _key(self, slot: Slot, *, part: Part) -> str:
+    def _key(self, slot: Slot, *, html_part: bool) -> str:
         if slot.kind == "first_name":
             key = self.name_keys[slot.default]
-            return f"{key}_html" if part == "html" else key
+            return f"{key}_html" if html_part else key
         # Links are built from SITE_URL and URL-safe tokens: nothing in them HTML-escapes.
         return f"tidings_{slot.kind}"
 
-    def _join(self, chunks: Chunks, *, part: Part) -> str:
+    def _join(self, chunks: Chunks, *, html_part: bool) -> str:
         opening, closing = self.batching.field
-        out: list[str] = []
-        for chunk in chunks:
-            if isinstance(chunk, Slot):
-                if self.batching.literal is not _as_is and out and out[-1].endswith(opening[-1]):
-                    raise NotMergeable(f"the {part} has {opening[-1]!r} against a merge field")
-                out.append(f"{opening}{self._key(chunk, part=part)}{closing}")
-                continue
-            text = self.batching.literal(chunk, part=part)
-            if self.batching.literal is not _as_is and out and text.startswith(closing[0]):
-                raise NotMergeable(f"the {part} has {closing[0]!r} against a merge field")
-            out.append(text)
-        return "".join(out)
+        return "".join(
+            self.batching.literal(chunk)
+            if isinstance(chunk, str)
+            else f"{opening}{self._key(chunk, html_part=html_part)}{closing}"
+            for chunk in chunks
+        )
 
     def values(self, personal: Personal) -> dict[str, str]:
         name = clean_first_name(personal.first_name)
@@ -269,20 +227,22 @@ class EspBatchTransport(BatchCalls):
         super().__init__(backend=backend, template=template, name=name)
         self.max_recipients: int | None = batching.max_recipients
         self.batching = batching
-        self.body = MergedBody(template.compiled, batching)  # NotMergeable: transport_for sends one by one
-        self.sender_name = batching.literal(template.sender_name, part="from")
+        self.body = MergedBody(template.compiled, batching)
+        self.from_email = batching.literal(email.utils.formataddr((template.sender_name, template.sender)))
 
     def build(self, items: Sequence[Outgoing]) -> AnymailMessage:
         message = AnymailMessage(
             subject=self.body.subject,
             body=self.body.text,
-            from_email=email.utils.formataddr((self.sender_name, self.template.sender)),
+            from_email=self.from_email,
             to=[item.recipient.address for item in items],
             headers={"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
         )
         message.attach_alternative(self.body.html, "text/html")
         # merge_data makes anymail send each "to" address a message of its own.
         message.merge_data = {item.recipient.address: self.body.values(item.recipient.personal) for item in items}
+        if self.batching.global_values:
+            message.merge_global_data = dict(self.batching.global_values)
         message.merge_metadata = {
             item.recipient.address: {"delivery_id": str(item.recipient.delivery_id)} for item in items
         }

@@ -28,7 +28,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 
 from subscriptions.bulk_mime import MimeTemplate
 from subscriptions.esp_batch import BatchCalls
-from subscriptions.transports import Outgoing
+from subscriptions.transports import Outgoing, Permanent, SendFault
 
 # Keyed by anymail's esp_name: the most messages one call may carry.
 MESSAGES_PER_CALL = {"Mailjet": 50}
@@ -58,6 +58,19 @@ class MessagesBatchTransport(BatchCalls):
             # anymail's Mailjet webhooks read metadata back from this JSON.
             "EventPayload": json.dumps({"delivery_id": str(item.recipient.delivery_id)}),
         }
+
+    def _answer(self, message: AnymailMessage, item: Outgoing) -> str | SendFault:
+        statuses = message.anymail_status.recipients
+        status = statuses.get(item.recipient.address)
+        if status is None or status.status != "failed":
+            return super()._answer(message, item)
+        # anymail calls "failed" each address that Mailjet's answer does not list as
+        # sent, matched exactly; one listed in another case was sent all the same.
+        wanted = item.recipient.address.lower()
+        for address, other in statuses.items():
+            if address.lower() == wanted and other.status != "failed" and other.message_id:
+                return str(other.message_id)
+        return Permanent("refused by Mailjet")
 
     def build(self, items: Sequence[Outgoing]) -> AnymailMessage:
         message = AnymailMessage(

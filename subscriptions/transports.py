@@ -21,7 +21,6 @@ have been accepted: never resend it; webhooks will tell).
 
 import contextlib
 import email.utils
-import logging
 import math
 import smtplib
 import time
@@ -37,8 +36,6 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 
 from subscriptions.bulk_mime import CRLF, MimeTemplate, Recipient, dot_stuff
-
-logger = logging.getLogger(__name__)
 
 
 class SendFault(Exception):
@@ -102,7 +99,7 @@ def send_each(send: Callable[[Outgoing], str], items: Sequence[Outgoing]) -> Out
 
 def transport_for(*, alias: str, template: MimeTemplate) -> Transport:
     # Imported here: esp_batch builds on this module's faults and Outgoing.
-    from subscriptions.esp_batch import EspBatchTransport, NotMergeable, batching_for
+    from subscriptions.esp_batch import EspBatchTransport, batching_for
     from subscriptions.esp_messages import MessagesBatchTransport, messages_per_call
 
     backend = mailers[alias]
@@ -110,10 +107,7 @@ def transport_for(*, alias: str, template: MimeTemplate) -> Transport:
         return SmtpTransport(backend=backend, template=template, name=alias)
     batching = batching_for(backend)
     if batching is not None:
-        try:
-            return EspBatchTransport(backend=backend, template=template, name=alias, batching=batching)
-        except NotMergeable as reason:
-            logger.info("mailing sent one person per call through %s: %s", alias, reason)
+        return EspBatchTransport(backend=backend, template=template, name=alias, batching=batching)
     per_call = messages_per_call(backend)
     if per_call is not None:
         return MessagesBatchTransport(backend=backend, template=template, name=alias, per_call=per_call)
@@ -221,6 +215,7 @@ def retry_after_seconds(value: str | None, default: float = 1.0) -> float:
 # The longest wait a 429 may ask for: beyond it, a malformed or absurd header (a reset
 # time in milliseconds, "inf") must not park every worker for days.
 MAX_RATE_LIMIT_WAIT = 3600.0
+QUOTA_WAIT = 600.0
 
 
 def rate_limit_wait(headers: Mapping[str, str]) -> float:
@@ -250,6 +245,11 @@ def anymail_fault(error: AnymailError) -> SendFault:
     if status == 429:
         headers = getattr(getattr(error, "response", None), "headers", None) or {}
         return RateLimited(reason, retry_after=rate_limit_wait(headers))
+    if status == 420:
+        # SparkPost's "sending limit exceeded" (an hourly or daily quota): nothing was
+        # sent, and no address is at fault. Every worker pauses ten minutes, as for a
+        # long 429: the batch goes back to the queue and is tried again after.
+        return RateLimited(reason, retry_after=QUOTA_WAIT)
     if status is not None and 200 <= status < 300:
         # The ESP took the request but anymail could not read its answer: it may have
         # accepted the message (every recipient of a batch call), so never resend.
@@ -293,8 +293,7 @@ class AnymailCalls:
         if status is None:  # not an anymail backend (the demo outbox)
             return item.message_id.strip("<>")
         recipient = status.recipients.get(item.recipient.address)
-        # "failed": the ESP answered for this message and did not take it (Mailjet does so per message).
-        if recipient is not None and recipient.status in ("rejected", "invalid", "failed"):
+        if recipient is not None and recipient.status in ("rejected", "invalid"):
             return Permanent(f"refused by the ESP ({recipient.status})")
         esp_id = recipient.message_id if recipient is not None else None
         return str(esp_id or status.message_id or item.message_id.strip("<>"))

@@ -21,6 +21,7 @@ from tests.local_http import JsonRequest, QuietHandler, ScriptedService, served
 class Answer:
     status: int = 200
     refuse: str | None = None  # this address's message is answered with errors
+    lower: bool = False  # echo each address lower-cased
 
 
 @dataclass
@@ -52,7 +53,8 @@ def _results(request: Received, answer: Answer, serial: int) -> tuple[int, dict[
             results.append({"Status": "error", "Errors": errors})
         else:
             message_id = serial * 1000 + index
-            results.append({"Status": "success", "To": [{"Email": to["Email"], "MessageID": message_id}]})
+            echoed = to["Email"].lower() if answer.lower else to["Email"]
+            results.append({"Status": "success", "To": [{"Email": echoed, "MessageID": message_id}]})
     status = 400 if any(result["Status"] == "error" for result in results) else 200
     return status, {"Messages": results}
 

@@ -7,13 +7,13 @@ template language as documented (https://developers.sparkpost.com/api/template-l
 as far as Tidings relies on it, and strictly beyond that:
 
 - `{{{key}}}` inserts the value as it is; `{{key}}` HTML-escapes it in the html part;
-- the four brace macros (`{{ opening_double_curly() }}` and the like) write braces;
 - recipient substitution_data wins over the transmission's, key by key;
 - substituted values are not read again ("expressions inside of variables are not
   executed by default");
-- any other expression (a condition, a loop, a stray `{{`) raises TemplateError,
-  so a test fails wherever the mailing's own text would have reached the template
-  language unescaped.
+- any other expression (a condition, a loop, a macro) raises TemplateError, and so
+  does any brace outside an expression, even a lone one, which SparkPost may show
+  as it is: Tidings writes every brace of its own as a merge field, so a test fails
+  wherever the mailing's own text would have reached the template language as it is.
 """
 
 import html
@@ -27,12 +27,6 @@ from tests.local_http import JsonRequest, QuietHandler, ScriptedService, served
 
 _EXPRESSION = re.compile(r"\{\{\{(.*?)\}\}\}|\{\{(.*?)\}\}", re.DOTALL)
 _KEY = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*")
-_MACROS = {
-    "opening_double_curly()": "{{",
-    "closing_double_curly()": "}}",
-    "opening_triple_curly()": "{{{",
-    "closing_triple_curly()": "}}}",
-}
 
 
 class TemplateError(ValueError):
@@ -42,18 +36,17 @@ class TemplateError(ValueError):
 def render(template: str, values: dict[str, str], *, escape: bool) -> str:
     def expand(match: re.Match[str]) -> str:
         raw, escaped = match.group(1), match.group(2)
-        expression = (raw if raw is not None else escaped).strip()
-        if escaped is not None and expression in _MACROS:
-            return _MACROS[expression]
-        key = _KEY.fullmatch(expression)
+        key = _KEY.fullmatch(raw if raw is not None else escaped)
         if key is None:
             raise TemplateError(f"not an expression Tidings may send: {match.group()!r}")
-        value = str(values.get(key.group(1), ""))
+        if key.group(1) not in values:  # SparkPost shows "": a test would rather know
+            raise TemplateError(f"no value for {key.group(1)!r}")
+        value = str(values[key.group(1)])
         return html.escape(value) if escape and escaped is not None else value
 
     out = _EXPRESSION.sub(expand, template)  # one pass: a value is never read again
     leftover = _EXPRESSION.sub("", template)
-    if "{{" in leftover or "}}" in leftover:
+    if "{" in leftover or "}" in leftover:
         raise TemplateError(f"unbalanced braces in {template!r}")
     return out
 
@@ -73,6 +66,7 @@ class Received(JsonRequest):
     def messages(self) -> dict[str, dict[str, Any]]:
         """What each recipient gets: subject, from, text, html and headers, rendered."""
         content = self.body["content"]
+        headers = content.get("headers", {})
         out = {}
         for recipient in self.body["recipients"]:
             values = {**self.body.get("substitution_data", {}), **recipient.get("substitution_data", {})}
@@ -81,7 +75,7 @@ class Received(JsonRequest):
                 "from": render(content["from"], values, escape=False),
                 "text": render(content["text"], values, escape=False),
                 "html": render(content["html"], values, escape=True),
-                "headers": {name: render(value, values, escape=False) for name, value in content["headers"].items()},
+                "headers": {name: render(value, values, escape=False) for name, value in headers.items()},
                 "metadata": recipient.get("metadata", {}),
             }
         return out

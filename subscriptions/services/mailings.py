@@ -20,6 +20,7 @@ from subscriptions.models import AuditEvent, Campaign, Mailing, Subscriber, Topi
 from subscriptions.services.audit import Actor, recorded_actor
 from subscriptions.services.compose import Personal, body_problems, link_url, mailing_compile
 from subscriptions.services.sending import campaign_can_send, mailing_stop
+from subscriptions.sparkpost import written_for_default_mailer
 
 SENDABLE_KINDS = (Mailing.Kind.NEWSLETTER, Mailing.Kind.ENTITY_ALERT, Mailing.Kind.SERVICE_NOTICE)
 # A schedule this close to now is "now": a form takes a moment to submit.
@@ -198,7 +199,7 @@ def mailing_send_test(*, mailing: Mailing, to: str, first_name: str = "", actor:
         to=[to],
     )
     message.attach_alternative(compiled.render_html(personal), "text/html")
-    mailers.default.send_messages([message])
+    mailers.default.send_messages([written_for_default_mailer(message)])
     _audit("mailing_test_sent", mailing, actor)
 
 

@@ -2,16 +2,19 @@
 
 import dataclasses
 import html
+import time
 
 import pytest
 
 from subscriptions import esp_batch
+from subscriptions import sparkpost as template_language
 from subscriptions.bulk_mime import MimeTemplate
 from subscriptions.models import Delivery, Mailing
-from subscriptions.services import reconcile, sending
+from subscriptions.services import mailings, preference_emails, reconcile, sending
 from subscriptions.services.compose import mailing_compile
 from subscriptions.tokens import LinkPurpose, make_link_token
-from subscriptions.transports import MessageTransport, transport_for
+from subscriptions.transports import transport_for
+from tests.factories import SubscriberFactory
 from tests.fake_sparkpost import Answer, TemplateError, render, sparkpost_server
 from tests.mailing_fixtures import delivery_statuses, make_mailing, sending_through
 
@@ -34,23 +37,17 @@ def transport(mailing):
 
 @pytest.mark.parametrize(
     "text",
-    ["plain", "{{", "}}", "{{{", "}}}", "{{{{", "}}}}}", "{{{{{{{", "a {{ b }} c", "{{{x}}}", "{ } {x} }"],
+    ["plain", "{", "}", "{{", "}}}", "{}", "}{", "{}}", "{{}", "a {{ b }} c", "{{{x}}}", "{{ if x }}", "a}}{{b"],
 )
-def test_any_run_of_braces_is_written_so_that_sparkpost_shows_it_as_it_is(text):
-    for part in ("subject", "text", "html"):
-        written = esp_batch.sparkpost_literal(text, part=part)
-        assert render(written, {"x": "LEAK", "b": "LEAK"}, escape=part == "html") == text
-
-
-@pytest.mark.parametrize(("text", "part"), [("{}", "html"), ("}{", "text"), ("see https://x.org[[y]]", "text")])
-def test_what_the_macros_cannot_write_is_refused(text, part):
-    with pytest.raises(esp_batch.NotMergeable):
-        esp_batch.sparkpost_literal(text, part=part)
+def test_any_braces_are_written_so_that_sparkpost_shows_them_as_they_are(text):
+    written = template_language.literal(text)
+    for escape in (False, True):
+        assert render(written, {**template_language.BRACES, "x": "LEAK", "b": "LEAK"}, escape=escape) == text
 
 
 def test_the_fake_refuses_what_sparkpost_would_read_as_code():
     """The fake is strict: unescaped staff text would fail the tests, not pass them."""
-    for template in ("{{ if x }}a{{ end }}", "a {{", "{{{{x}}}"):
+    for template in ("{{ if x }}a{{ end }}", "a {{", "{{{{x}}}", "a { b", "{{ opening_double_curly() }}", "{{y}}"):
         with pytest.raises(TemplateError):
             render(template, {"x": "1"}, escape=False)
 
@@ -94,43 +91,42 @@ def test_a_batch_is_one_call_with_each_persons_values_headers_and_delivery_id(sp
     assert reconcile.delivery_reconcile(esp_message_id="transmission-1", event="bounced") is None
 
 
-def test_braces_in_the_mailings_own_text_and_in_a_name_are_shown_as_written(sparkpost, campaign, topics, audience):
-    subject = "Kent {{ if x }} recruits {{{ now }}}"
-    mailing = make_mailing(campaign, topics[:1], body="Hi {{ first_name }}, see `a }} b`.")
+@pytest.mark.parametrize(
+    ("subject", "body", "greeting"),
+    [
+        ("Kent {{ if x }} recruits {{{ now }}}", "Hi {{ first_name }}, see `a }} b` and `{}}`.", "Hi NAME,"),
+        ("Use {{a}}{{b}} here {}", "Hi {{{ first_name }}}!\n\nSee https://example.org/x[[y]]", "Hi {NAME}!"),
+    ],
+)
+def test_braces_in_the_mailings_own_text_and_in_a_name_are_shown_as_written(
+    sparkpost, campaign, topics, audience, subject, body, greeting
+):
+    mailing = make_mailing(campaign, topics[:1], body=body)
     Mailing.objects.filter(pk=mailing.pk).update(subject=subject)
     sending.mailing_fan_out(mailing=mailing)
-    name = "{{tidings_manage_url}} & Bo's"
+    name = "{{tidings_manage_url}} & Bo's }"
     audience[2].first_name = name
     audience[2].save(update_fields=["first_name"])
     assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
     [call] = sparkpost.received
     messages = call.messages()
-    for address, message in messages.items():
+    for person in audience:
+        message = messages[person.email]
         assert message["subject"] == subject
-        assert "a }} b" in message["text"]
-        others = [p for p in audience if p.email != address]
+        assert greeting.replace("NAME", person.first_name) in message["text"]
+        in_html = html.escape(person.first_name).replace("{", "&#123;")
+        assert greeting.replace("NAME", in_html) in message["html"]
+        others = [p for p in audience if p != person]
         for part in ("text", "html"):
             assert not any(make_link_token(purpose=LinkPurpose.MANAGE, subscriber=p) in message[part] for p in others)
-    message = messages[audience[2].email]
-    assert f"Hi {name}," in message["text"]
-    assert f"Hi {html.escape(name).replace('{', '&#123;')}," in message["html"]
 
 
-def test_a_mailing_sparkpost_cannot_be_given_verbatim_goes_one_person_per_call(sparkpost, campaign, topics, audience):
-    mailing = make_mailing(campaign, topics[:1], body="Hello.")
-    Mailing.objects.filter(pk=mailing.pk).update(subject="Kent {} recruits")
-    mailing.refresh_from_db()
-    sending.mailing_fan_out(mailing=mailing)
-    assert type(transport(mailing)) is MessageTransport
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
-    assert [len(call.to) for call in sparkpost.received] == [1] * 5
-    assert sparkpost.received[0].body["content"]["subject"] == "Kent {} recruits"
-
-
-def test_a_sender_name_with_braces_goes_one_person_per_call(sparkpost, mailing):
-    mailing.campaign.sender_name = "Police {Recruitment}"
+def test_braces_in_the_sender_are_shown_as_written(sparkpost, mailing):
+    mailing.campaign.sender_name = "Police {{Recruitment}}"
     mailing.campaign.save(update_fields=["sender_name"])
-    assert type(transport(mailing)) is MessageTransport
+    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    for message in sparkpost.received[0].messages().values():
+        assert message["from"] == "Police {{Recruitment}} <alerts@police.example.org>"
 
 
 def test_a_call_sparkpost_accepts_only_in_part_leaves_everyone_unknown_and_never_resends(sparkpost, mailing):
@@ -139,6 +135,15 @@ def test_a_call_sparkpost_accepts_only_in_part_leaves_everyone_unknown_and_never
     sending.deliveries_sweep()
     sending.mailing_send_batches(mailing_id=mailing.pk)
     assert len(sparkpost.received) == 1
+
+
+def test_a_sending_limit_reached_gives_the_batch_back_and_pauses_every_worker(sparkpost, mailing, redis_client):
+    """SparkPost's 420: its hourly or daily quota is spent and nothing was sent."""
+    sparkpost.answer(Answer(status=420))
+    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"queued": 5}
+    assert len(sparkpost.received) == 1
+    paused_until = float(redis_client.hget(f"tidings:ratelimit:{sending.BULK_MAILER}", "paused_until"))
+    assert paused_until > time.time() + 500
 
 
 def test_a_429_sends_the_same_batch_again(sparkpost, mailing, audience):
@@ -154,3 +159,26 @@ def test_a_call_rejected_for_its_one_recipient_fails_that_person(sparkpost, mail
     sparkpost.answer(Answer(accept=0))
     assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"failed": 1, "sent": 4}
     assert list(delivery_statuses(mailing).values()).count("failed") == 1
+
+
+def test_mail_to_one_person_through_sparkpost_shows_braces_as_written(sparkpost, campaign):
+    """Transactional mail is written brace-safe too: a name or campaign name is never read as template code."""
+    campaign.name = "Kent {{ if x }} {}}"
+    campaign.save(update_fields=["name"])
+    person = SubscriberFactory(campaign=campaign, first_name="{{ tidings_lbrace }} Bo }")
+    assert preference_emails.manage_link_send(campaign_id=campaign.pk, hashed_email=person.email_hmac)
+    [call] = sparkpost.received
+    [message] = call.messages().values()
+    assert message["subject"] == "Your link to manage your Kent {{ if x }} {}} emails"
+    assert "Hello {{ tidings_lbrace }} Bo }," in message["text"]
+    assert "Kent {{ if x }} {}}" in message["text"]
+    assert html.escape("{{ tidings_lbrace }} Bo }") in message["html"]
+
+
+def test_a_test_send_through_sparkpost_shows_braces_as_written(sparkpost, mailing):
+    Mailing.objects.filter(pk=mailing.pk).update(subject="Kent {{ now }}")
+    mailing.refresh_from_db()
+    mailings.mailing_send_test(mailing=mailing, to="staff@example.org", first_name="{Al}")
+    [message] = sparkpost.received[0].messages().values()
+    assert message["subject"] == "[Test] Kent {{ now }}"
+    assert "Hello {Al}," in message["text"]

@@ -87,3 +87,13 @@ def test_a_500_is_retried_then_sent(mailjet, mailing):
     mailjet.answer(Answer(status=500))
     assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
     assert [len(call.to) for call in mailjet.received] == [5, 5]
+
+
+def test_an_address_mailjet_echoes_in_another_case_is_sent_not_failed(mailjet, mailing, audience):
+    person = audience[1]
+    person.email = "Mixed.Case@example.org"
+    person.save(update_fields=["email"])
+    mailjet.answer(Answer(lower=True))
+    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    # Mailjet's own MessageID, as for everyone else: matched across the case.
+    assert Delivery.objects.get(mailing=mailing, subscriber=person).esp_message_id.isdigit()

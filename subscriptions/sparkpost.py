@@ -1,0 +1,38 @@
+"""SparkPost's template language, and how Tidings writes text so that it shows as it is.
+
+SparkPost reads everything sent inline (from, reply-to, subject, text, html, headers)
+as a template: every "{{" opens an expression
+(https://developers.sparkpost.com/api/template-language/). Its brace macros cannot
+write a lone brace beside another one or beside a merge field, so every brace of our
+own text becomes a merge field whose value is that brace: no brace is left for
+SparkPost to read, whatever stands next to it, and a substituted value is not read
+again. The values (BRACES) go with the call as transmission-level substitution data
+(anymail's merge_global_data).
+"""
+
+from django.core.mail import EmailMultiAlternatives, mailers
+from django.core.mail.message import EmailAlternative
+
+ESP_NAME = "SparkPost"  # anymail's esp_name for its SparkPost backend
+BRACES = {"tidings_lbrace": "{", "tidings_rbrace": "}"}
+_WRITTEN = str.maketrans({"{": "{{{tidings_lbrace}}}", "}": "{{{tidings_rbrace}}}"})
+
+
+def literal(text: str) -> str:
+    """`text` as SparkPost must be given it to show it as it is (with BRACES as substitution data)."""
+    return text.translate(_WRITTEN)
+
+
+def written_for_default_mailer(message: EmailMultiAlternatives) -> EmailMultiAlternatives:
+    """`message` (one person's, fully rendered) written brace-safe if the default mailer is SparkPost."""
+    if getattr(mailers.default, "esp_name", None) != ESP_NAME:
+        return message
+    message.subject = literal(str(message.subject))
+    message.body = literal(str(message.body))
+    message.from_email = literal(message.from_email)
+    message.reply_to = [literal(address) for address in message.reply_to]
+    message.alternatives = [
+        EmailAlternative(literal(str(content)), mimetype) for content, mimetype in message.alternatives
+    ]
+    message.merge_global_data = dict(BRACES)  # type: ignore[attr-defined]
+    return message
