@@ -11,7 +11,9 @@ again. The values (BRACES) go with the call as transmission-level substitution d
 """
 
 from django.core.mail import EmailMultiAlternatives, mailers
+from django.core.mail.handler import DEFAULT_MAILER_BACKEND
 from django.core.mail.message import EmailAlternative
+from django.utils.module_loading import import_string
 
 ESP_NAME = "SparkPost"  # anymail's esp_name for its SparkPost backend
 BRACES = {"tidings_lbrace": "{", "tidings_rbrace": "}"}
@@ -25,7 +27,9 @@ def literal(text: str) -> str:
 
 def written_for_default_mailer(message: EmailMultiAlternatives) -> EmailMultiAlternatives:
     """`message` (one person's, fully rendered) written brace-safe if the default mailer is SparkPost."""
-    if getattr(mailers.default, "esp_name", None) != ESP_NAME:
+    # The backend's class, not an instance: making one would build a connection's worth of state.
+    backend = import_string(mailers.settings.get("default", {}).get("BACKEND", DEFAULT_MAILER_BACKEND))
+    if getattr(backend, "esp_name", None) != ESP_NAME:
         return message
     message.subject = literal(str(message.subject))
     message.body = literal(str(message.body))
