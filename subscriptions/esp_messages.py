@@ -28,7 +28,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 
 from subscriptions.bulk_mime import MimeTemplate
 from subscriptions.esp_batch import BatchCalls
-from subscriptions.transports import Outgoing, Permanent, SendFault
+from subscriptions.transports import Outgoing, SendFault
 
 # Keyed by anymail's esp_name: the most messages one call may carry.
 MESSAGES_PER_CALL = {"Mailjet": 50}
@@ -70,7 +70,7 @@ class MessagesBatchTransport(BatchCalls):
         for address, other in statuses.items():
             if address.lower() == wanted and other.status != "failed" and other.message_id:
                 return str(other.message_id)
-        return Permanent("refused by Mailjet")
+        return super()._answer(message, item)  # a refusal
 
     def build(self, items: Sequence[Outgoing]) -> AnymailMessage:
         message = AnymailMessage(

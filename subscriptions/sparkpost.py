@@ -10,8 +10,9 @@ again. The values (BRACES) go with the call as transmission-level substitution d
 (anymail's merge_global_data).
 """
 
-from django.core.mail import EmailMultiAlternatives, mailers
-from django.core.mail.handler import DEFAULT_MAILER_BACKEND
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.core.mail.handler import DEFAULT_MAILER_ALIAS, DEFAULT_MAILER_BACKEND
 from django.core.mail.message import EmailAlternative
 from django.utils.module_loading import import_string
 
@@ -28,7 +29,11 @@ def literal(text: str) -> str:
 def written_for_default_mailer(message: EmailMultiAlternatives) -> EmailMultiAlternatives:
     """`message` (one person's, fully rendered) written brace-safe if the default mailer is SparkPost."""
     # The backend's class, not an instance: making one would build a connection's worth of state.
-    backend = import_string(mailers.settings.get("default", {}).get("BACKEND", DEFAULT_MAILER_BACKEND))
+    if hasattr(settings, "MAILERS"):
+        path = str(settings.MAILERS.get(DEFAULT_MAILER_ALIAS, {}).get("BACKEND", DEFAULT_MAILER_BACKEND))
+    else:  # Django's older setting, which mailers.default follows without MAILERS
+        path = settings.EMAIL_BACKEND
+    backend = import_string(path)
     if getattr(backend, "esp_name", None) != ESP_NAME:
         return message
     message.subject = literal(str(message.subject))

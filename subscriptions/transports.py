@@ -293,7 +293,10 @@ class AnymailCalls:
         if status is None:  # not an anymail backend (the demo outbox)
             return item.message_id.strip("<>")
         recipient = status.recipients.get(item.recipient.address)
-        if recipient is not None and recipient.status in ("rejected", "invalid"):
+        # "failed" comes inside a successful answer: MailerSend's suppressed address,
+        # Mailtrap's success:false, Unisender Go's "temporarily unavailable" (that
+        # person misses this one mailing rather than being counted as sent).
+        if recipient is not None and recipient.status in ("rejected", "invalid", "failed"):
             return Permanent(f"refused by the ESP ({recipient.status})")
         esp_id = recipient.message_id if recipient is not None else None
         return str(esp_id or status.message_id or item.message_id.strip("<>"))

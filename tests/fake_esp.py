@@ -17,7 +17,7 @@ from anymail.backends.base import AnymailBaseBackend, BasePayload
 from anymail.exceptions import AnymailRequestsAPIError
 from anymail.message import AnymailRecipientStatus
 
-FaultKind = Literal["429", "500", "503", "400", "connect_timeout", "read_timeout", "rejected"]
+FaultKind = Literal["429", "500", "503", "400", "connect_timeout", "read_timeout", "rejected", "failed"]
 
 
 @dataclass
@@ -135,11 +135,13 @@ class FakeEspBackend(AnymailBaseBackend):
         if kind == "connect_timeout":
             raise _wrapped(requests.ConnectTimeout("connect timed out"), message, payload)
         esp_id = f"fake-{next(FakeEsp.ids)}"
-        if kind != "rejected":
+        if kind not in ("rejected", "failed"):
             self._record(message, address, esp_id)
         if kind == "read_timeout":
             # The ESP took the message; only its answer was lost on the way back.
             raise _wrapped(requests.ReadTimeout("read timed out"), message, payload)
+        if kind == "failed":  # inside a successful answer, with no id (MailerSend's suppressed address)
+            return {address: AnymailRecipientStatus(message_id=None, status="failed")}
         status = "rejected" if kind == "rejected" else "queued"
         return {address: AnymailRecipientStatus(message_id=esp_id, status=status)}
 

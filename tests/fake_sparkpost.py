@@ -73,6 +73,7 @@ class Received(JsonRequest):
             out[recipient["address"]["email"]] = {
                 "subject": render(content["subject"], values, escape=False),
                 "from": render(content["from"], values, escape=False),
+                "reply_to": render(content.get("reply_to", ""), values, escape=False),
                 "text": render(content["text"], values, escape=False),
                 "html": render(content["html"], values, escape=True),
                 "headers": {name: render(value, values, escape=False) for name, value in headers.items()},

@@ -9,6 +9,7 @@ by the state it comes from, so a double click sends once.
 import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
+from email.utils import formataddr
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
@@ -195,7 +196,7 @@ def mailing_send_test(*, mailing: Mailing, to: str, first_name: str = "", actor:
     message = EmailMultiAlternatives(
         subject=f"[Test] {compiled.subject}",
         body=compiled.render_text(personal),
-        from_email=f"{campaign.sender_name} <{campaign.sender_email}>",
+        from_email=formataddr((campaign.sender_name, campaign.sender_email)),
         to=[to],
     )
     message.attach_alternative(compiled.render_html(personal), "text/html")

@@ -164,12 +164,14 @@ def test_a_call_rejected_for_its_one_recipient_fails_that_person(sparkpost, mail
 def test_mail_to_one_person_through_sparkpost_shows_braces_as_written(sparkpost, campaign):
     """Transactional mail is written brace-safe too: a name or campaign name is never read as template code."""
     campaign.name = "Kent {{ if x }} {}}"
-    campaign.save(update_fields=["name"])
+    campaign.contact_email = "re{cruit}@police.example.org"
+    campaign.save(update_fields=["name", "contact_email"])
     person = SubscriberFactory(campaign=campaign, first_name="{{ tidings_lbrace }} Bo }")
     assert preference_emails.manage_link_send(campaign_id=campaign.pk, hashed_email=person.email_hmac)
     [call] = sparkpost.received
     [message] = call.messages().values()
     assert message["subject"] == "Your link to manage your Kent {{ if x }} {}} emails"
+    assert message["reply_to"] == "re{cruit}@police.example.org"
     assert "Hello {{ tidings_lbrace }} Bo }," in message["text"]
     assert "Kent {{ if x }} {}}" in message["text"]
     assert html.escape("{{ tidings_lbrace }} Bo }") in message["html"]
@@ -178,7 +180,10 @@ def test_mail_to_one_person_through_sparkpost_shows_braces_as_written(sparkpost,
 def test_a_test_send_through_sparkpost_shows_braces_as_written(sparkpost, mailing):
     Mailing.objects.filter(pk=mailing.pk).update(subject="Kent {{ now }}")
     mailing.refresh_from_db()
+    mailing.campaign.sender_name = "Kent Police, {Recruitment}"
+    mailing.campaign.save(update_fields=["sender_name"])
     mailings.mailing_send_test(mailing=mailing, to="staff@example.org", first_name="{Al}")
     [message] = sparkpost.received[0].messages().values()
     assert message["subject"] == "[Test] Kent {{ now }}"
+    assert message["from"] == '"Kent Police, {Recruitment}" <alerts@police.example.org>'
     assert "Hello {Al}," in message["text"]

@@ -84,9 +84,11 @@ def test_a_permanent_4xx_fails_one_address_and_the_batch_goes_on(mailing, fake_e
     assert fake_esp.attempts == 5
 
 
-def test_a_recipient_the_esp_rejects_is_failed(mailing, fake_esp, audience):
-    fake_esp.fail("rejected", address=audience[3].email)
+@pytest.mark.parametrize("status", ["rejected", "failed"])
+def test_a_recipient_the_esp_rejects_or_fails_in_its_answer_is_failed(mailing, fake_esp, audience, status):
+    fake_esp.fail(status, address=audience[3].email)
     assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"failed": 1, "sent": 4}
+    assert delivery_statuses(mailing)[audience[3].email] == "failed"
 
 
 def test_a_lost_answer_leaves_the_delivery_unknown_and_never_resends_it(mailing, fake_esp, audience):
