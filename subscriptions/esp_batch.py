@@ -94,7 +94,16 @@ from django.core.mail.backends.base import BaseEmailBackend
 from subscriptions import sparkpost
 from subscriptions.bulk_mime import MimeTemplate
 from subscriptions.services.compose import Chunks, CompiledMailing, Personal, Slot, clean_first_name
-from subscriptions.transports import Ambiguous, AnymailCalls, Outcomes, Outgoing, Permanent, SendFault, send_each
+from subscriptions.transports import (
+    ONE_CLICK,
+    Ambiguous,
+    AnymailCalls,
+    Outcomes,
+    Outgoing,
+    Permanent,
+    SendFault,
+    send_each,
+)
 
 
 def _as_is(text: str) -> str:
@@ -236,7 +245,7 @@ class EspBatchTransport(BatchCalls):
             body=self.body.text,
             from_email=self.from_email,
             to=[item.recipient.address for item in items],
-            headers={"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+            headers={"List-Unsubscribe-Post": ONE_CLICK},
         )
         message.attach_alternative(self.body.html, "text/html")
         # merge_data makes anymail send each "to" address a message of its own.
@@ -246,14 +255,7 @@ class EspBatchTransport(BatchCalls):
         message.merge_metadata = {
             item.recipient.address: {"delivery_id": str(item.recipient.delivery_id)} for item in items
         }
-        message.merge_headers = {
-            item.recipient.address: {
-                "Message-ID": item.message_id,
-                "List-Unsubscribe": self.template.list_unsubscribe(item.recipient.personal),
-                "X-Tidings-Delivery": str(item.recipient.delivery_id),
-            }
-            for item in items
-        }
+        message.merge_headers = {item.recipient.address: self.personal_headers(item) for item in items}
         if self.batching.names_fields:
             opening, closing = self.batching.field
             message.esp_extra = {"merge_field_format": f"{opening}{{}}{closing}"}

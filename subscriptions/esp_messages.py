@@ -28,7 +28,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 
 from subscriptions.bulk_mime import MimeTemplate
 from subscriptions.esp_batch import BatchCalls
-from subscriptions.transports import Outgoing, SendFault
+from subscriptions.transports import ONE_CLICK, Outgoing, SendFault
 
 # Keyed by anymail's esp_name: the most messages one call may carry.
 MESSAGES_PER_CALL = {"Mailjet": 50}
@@ -49,12 +49,7 @@ class MessagesBatchTransport(BatchCalls):
             "To": [{"Email": item.recipient.address}],
             "TextPart": compiled.render_text(personal),
             "HTMLPart": compiled.render_html(personal),
-            "Headers": {
-                "Message-ID": item.message_id,
-                "List-Unsubscribe": self.template.list_unsubscribe(personal),
-                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                "X-Tidings-Delivery": str(item.recipient.delivery_id),
-            },
+            "Headers": {**self.personal_headers(item), "List-Unsubscribe-Post": ONE_CLICK},
             # anymail's Mailjet webhooks read metadata back from this JSON.
             "EventPayload": json.dumps({"delivery_id": str(item.recipient.delivery_id)}),
         }

@@ -214,6 +214,7 @@ def retry_after_seconds(value: str | None, default: float = 1.0) -> float:
 
 # The longest wait a 429 may ask for: beyond it, a malformed or absurd header (a reset
 # time in milliseconds, "inf") must not park every worker for days.
+ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058's List-Unsubscribe-Post value
 MAX_RATE_LIMIT_WAIT = 3600.0
 QUOTA_WAIT = 600.0
 
@@ -286,6 +287,14 @@ class AnymailCalls:
         except (OSError, smtplib.SMTPException) as error:
             raise Transient(str(error)[:200]) from error
 
+    def personal_headers(self, item: Outgoing) -> dict[str, str]:
+        """The headers that differ per person: our Message-ID, their List-Unsubscribe, the delivery id."""
+        return {
+            "Message-ID": item.message_id,
+            "List-Unsubscribe": self.template.list_unsubscribe(item.recipient.personal),
+            "X-Tidings-Delivery": str(item.recipient.delivery_id),
+        }
+
     @staticmethod
     def answer_for(message: EmailMultiAlternatives, item: Outgoing) -> str | SendFault:
         """The ESP's message id for this person (ours when it gives none), or Permanent if refused."""
@@ -317,12 +326,7 @@ class MessageTransport(AnymailCalls):
             body=compiled.render_text(personal),
             from_email=email.utils.formataddr((self.template.sender_name, self.template.sender)),
             to=[item.recipient.address],
-            headers={
-                "Message-ID": item.message_id,
-                "List-Unsubscribe": self.template.list_unsubscribe(personal),
-                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                "X-Tidings-Delivery": str(item.recipient.delivery_id),
-            },
+            headers={**self.personal_headers(item), "List-Unsubscribe-Post": ONE_CLICK},
         )
         message.attach_alternative(compiled.render_html(personal), "text/html")
         # django-anymail sends metadata to the ESP, which echoes it in every webhook.

@@ -7,8 +7,11 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from subscriptions.bulk_mime import MimeTemplate
 from subscriptions.models import Delivery, Mailing, Subscriber, Subscription, Topic
 from subscriptions.services import sending
+from subscriptions.services.compose import mailing_compile
+from subscriptions.transports import Transport, transport_for
 from tests.factories import CampaignFactory, SubscriberFactory, TopicFactory
 from tests.fake_esp import FakeEsp
 from tests.local_http import ScriptedService
@@ -64,6 +67,12 @@ def mailing(campaign, topics, audience):
     mailing = make_mailing(campaign, topics[:1])
     Mailing.objects.filter(pk=mailing.pk).update(recipients_count=sending.mailing_fan_out(mailing=mailing))
     return mailing
+
+
+def mailing_transport(mailing: Mailing) -> Transport:
+    """The transport the default mailer gives this mailing."""
+    template = MimeTemplate(compiled=mailing_compile(mailing=mailing), campaign=mailing.campaign)
+    return transport_for(alias="default", template=template)
 
 
 def delivery_statuses(mailing: Mailing) -> dict[str, str]:

@@ -18,7 +18,7 @@ from subscriptions.services.ratelimit import ratelimit_try_take
 from subscriptions.tokens import LinkPurpose, make_link_token
 from subscriptions.transports import MessageTransport, transport_for
 from tests.fake_mailgun import Answer, mailgun_server
-from tests.mailing_fixtures import delivery_statuses, sending_through
+from tests.mailing_fixtures import delivery_statuses, mailing_transport, sending_through
 
 pytestmark = pytest.mark.django_db
 
@@ -236,5 +236,4 @@ def test_esps_whose_batch_sending_cannot_keep_tidings_promises_get_one_call_per_
 ):
     """The reasons, per ESP, are in esp_batch's docstring."""
     settings.MAILERS = {"default": {"BACKEND": f"anymail.backends.{backend}.EmailBackend", "OPTIONS": options}}
-    template = MimeTemplate(compiled=mailing_compile(mailing=mailing), campaign=mailing.campaign)
-    assert type(transport_for(alias="default", template=template)) is MessageTransport
+    assert type(mailing_transport(mailing)) is MessageTransport

@@ -6,14 +6,11 @@ import time
 import pytest
 
 from subscriptions import esp_batch
-from subscriptions.bulk_mime import MimeTemplate
 from subscriptions.models import Delivery
 from subscriptions.services import sending
-from subscriptions.services.compose import mailing_compile
 from subscriptions.tokens import LinkPurpose, make_link_token
-from subscriptions.transports import transport_for
 from tests.fake_sendgrid import Answer, sendgrid_server
-from tests.mailing_fixtures import delivery_statuses, sending_through
+from tests.mailing_fixtures import delivery_statuses, mailing_transport, sending_through
 
 pytestmark = pytest.mark.django_db
 
@@ -28,8 +25,7 @@ def sendgrid(settings):
 
 
 def test_sendgrid_batches(sendgrid, mailing):
-    template = MimeTemplate(compiled=mailing_compile(mailing=mailing), campaign=mailing.campaign)
-    assert isinstance(transport_for(alias="default", template=template), esp_batch.EspBatchTransport)
+    assert isinstance(mailing_transport(mailing), esp_batch.EspBatchTransport)
 
 
 def test_a_batch_is_one_call_with_each_persons_values_headers_and_delivery_id(sendgrid, mailing, audience):

@@ -8,15 +8,12 @@ import pytest
 
 from subscriptions import esp_batch
 from subscriptions import sparkpost as template_language
-from subscriptions.bulk_mime import MimeTemplate
 from subscriptions.models import Delivery, Mailing
 from subscriptions.services import mailings, preference_emails, reconcile, sending
-from subscriptions.services.compose import mailing_compile
 from subscriptions.tokens import LinkPurpose, make_link_token
-from subscriptions.transports import transport_for
 from tests.factories import SubscriberFactory
 from tests.fake_sparkpost import Answer, TemplateError, render, sparkpost_server
-from tests.mailing_fixtures import delivery_statuses, make_mailing, sending_through
+from tests.mailing_fixtures import delivery_statuses, mailing_transport, make_mailing, sending_through
 
 pytestmark = pytest.mark.django_db
 
@@ -28,11 +25,6 @@ def sparkpost(settings):
 
     with sending_through(settings, sparkpost_server(), "anymail.backends.sparkpost.EmailBackend", options) as fake:
         yield fake
-
-
-def transport(mailing):
-    template = MimeTemplate(compiled=mailing_compile(mailing=mailing), campaign=mailing.campaign)
-    return transport_for(alias="default", template=template)
 
 
 @pytest.mark.parametrize(
@@ -53,7 +45,7 @@ def test_the_fake_refuses_what_sparkpost_would_read_as_code():
 
 
 def test_sparkpost_batches(sparkpost, mailing):
-    assert isinstance(transport(mailing), esp_batch.EspBatchTransport)
+    assert isinstance(mailing_transport(mailing), esp_batch.EspBatchTransport)
 
 
 def test_a_batch_is_one_call_with_each_persons_values_headers_and_delivery_id(sparkpost, mailing, audience):

@@ -5,15 +5,12 @@ import json
 
 import pytest
 
-from subscriptions.bulk_mime import MimeTemplate
 from subscriptions.esp_messages import MESSAGES_PER_CALL, MessagesBatchTransport
 from subscriptions.models import Delivery
 from subscriptions.services import sending
-from subscriptions.services.compose import mailing_compile
 from subscriptions.tokens import LinkPurpose, make_link_token
-from subscriptions.transports import transport_for
 from tests.fake_mailjet import Answer, mailjet_server
-from tests.mailing_fixtures import delivery_statuses, sending_through
+from tests.mailing_fixtures import delivery_statuses, mailing_transport, sending_through
 
 pytestmark = pytest.mark.django_db
 
@@ -28,8 +25,7 @@ def mailjet(settings):
 
 
 def test_mailjet_carries_many_messages_per_call(mailjet, mailing):
-    template = MimeTemplate(compiled=mailing_compile(mailing=mailing), campaign=mailing.campaign)
-    transport = transport_for(alias="default", template=template)
+    transport = mailing_transport(mailing)
     assert isinstance(transport, MessagesBatchTransport)
     assert transport.max_recipients == 50
 
