@@ -1,9 +1,10 @@
 """Hand people's copies of a mailing to the mail system, and say plainly how each went.
 
-Three transports. SMTP writes the pre-serialised bytes from bulk_mime over the SMTP
+Four transports. SMTP writes the pre-serialised bytes from bulk_mime over the SMTP
 backend's own connection, one MAIL/RCPT/DATA exchange per person, so the per-message
 cost is a substitution and a socket write. An anymail ESP whose API batch-sends with
-per-recipient merge data gets one API call for many people (subscriptions.esp_batch).
+per-recipient merge data gets one API call for many people (subscriptions.esp_batch);
+Mailjet gets one call carrying many whole messages (subscriptions.esp_messages).
 Every other backend (the remaining anymail ESPs, the demo outbox) gets a per-person
 EmailMultiAlternatives built from the compiled content with the delivery id as
 anymail metadata.
