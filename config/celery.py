@@ -29,6 +29,7 @@ BULK_TASKS = (
     "subscriptions.send_batch",
     "subscriptions.sweep_deliveries",
     "subscriptions.prune_webhook_events",
+    "subscriptions.audit_retention",
     "subscriptions.end_campaigns",
     "subscriptions.end_campaign",
     "subscriptions.reconfirmation_sweep",
@@ -63,6 +64,11 @@ app.conf.beat_schedule = {
     "prune-webhook-events": {
         "task": "subscriptions.prune_webhook_events",
         "schedule": crontab(hour="3", minute="17"),
+        "options": {"expires": 3600},
+    },
+    "audit-retention": {
+        "task": "subscriptions.audit_retention",
+        "schedule": crontab(hour="3", minute="27"),
         "options": {"expires": 3600},
     },
     "sweep-deliveries": {

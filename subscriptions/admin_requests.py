@@ -198,8 +198,8 @@ class CampaignForm(forms.ModelForm):
 
     class Meta:
         model = Campaign
-        # Every other setting is the campaign's to edit; these two are set by services.
-        exclude = ["status", "api_key_hash"]  # noqa: DJ006
+        # Every other setting is the campaign's to edit; the status is set by services.
+        exclude = ["status"]  # noqa: DJ006
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -9,6 +9,7 @@ from django.db import InterfaceError, OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from subscriptions.services import (
+    audit,
     inbound,
     lifecycle,
     preference_emails,
@@ -159,6 +160,12 @@ def acknowledge_inbound_unsubscribe(self, subscriber_id: int) -> None:  # type: 
 @shared_task(name="subscriptions.prune_webhook_events", max_retries=0)
 def prune_webhook_events() -> int:
     return webhooks.webhook_events_prune()
+
+
+# Daily from beat: the audit trail's retention, the one deletion its trigger allows.
+@shared_task(name="subscriptions.audit_retention", max_retries=0)
+def audit_retention() -> int:
+    return audit.audit_retention_purge()
 
 
 # Hourly from beat: a campaign is ended and erased in the first run after its last

@@ -73,7 +73,12 @@ class Campaign(models.Model):
     extra_fields = models.JSONField(default=list, blank=True)
     # Hosts a cross-site embedded form may send people back to with `next`.
     redirect_allowlist = models.JSONField(default=list, blank=True)
-    api_key_hash = models.CharField(max_length=128, blank=True)
+    # Mailings to more than this many people need a second member's approval; empty: off.
+    approval_threshold = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Mailings to more than this many people must be approved by a member who did not draft them.",
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
 

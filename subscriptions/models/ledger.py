@@ -55,19 +55,35 @@ class ConsentEvent(models.Model):
 
 
 class AuditEvent(models.Model):
-    """A staff action. Holds ids only, never personal data."""
+    """A staff or operator action, a sign-in, or a system action on staff's behalf.
 
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    Append-only: no page changes or deletes one, and on PostgreSQL a trigger refuses
+    UPDATE and DELETE except from the retention job (`services.audit`). Who acted is
+    kept as they were at the time (`actor_name`), so deleting or renaming a user
+    changes nothing here; `actor` and `campaign` are ids without a database
+    constraint for the same reason. Holds ids, never a subscriber's personal data.
+    """
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    actor_name = models.CharField(max_length=200, blank=True, default="")
+    actor_is_operator = models.BooleanField(default=False)
     action = models.CharField(max_length=40)
-    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
     target_type = models.CharField(max_length=40)
     target_id = models.BigIntegerField(null=True)
     created_at = models.DateTimeField(auto_now_add=True)
     details = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        ordering = ["-created_at"]
-        indexes = [models.Index(fields=["target_type", "target_id"], name="audit_target")]
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["target_type", "target_id"], name="audit_target"),
+            models.Index(fields=["campaign", "-created_at"], name="audit_campaign_recent"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.action} on {self.target_type} {self.target_id}"

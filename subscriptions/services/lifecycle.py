@@ -28,8 +28,9 @@ from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import dateformat, timezone
 
-from subscriptions.models import AuditEvent, Campaign, Mailing, Subscriber, Suppression
+from subscriptions.models import Campaign, Mailing, Subscriber, Suppression
 from subscriptions.services import mailings, retention
+from subscriptions.services.audit import audit_record
 from subscriptions.services.withdrawal import WithdrawalReason
 
 # First half of the two-part advisory lock key; the campaign id is the second.
@@ -179,9 +180,9 @@ def campaign_end_date_problems(
 
 def campaign_end_confirmed(*, campaign: Campaign, actor: Any) -> None:
     """Staff confirmed a past end date: record who, and start the end at once."""
-    AuditEvent.objects.create(
-        actor=actor if getattr(actor, "pk", None) else None, action="campaign_end_confirmed", campaign=campaign,
-        target_type="campaign", target_id=campaign.pk, details={"ends_on": str(campaign.ends_on)},
+    audit_record(
+        actor=actor, action="campaign_end_confirmed", campaign_id=campaign.pk, target_type="campaign",
+        target_id=campaign.pk, ends_on=str(campaign.ends_on),
     )  # fmt: skip
     transaction.on_commit(lambda: _end_now(campaign.pk))
 
@@ -210,8 +211,11 @@ def campaign_end_notice_draft(*, campaign: Campaign, actor: Any = None) -> Maili
         campaign=campaign, kind=Mailing.Kind.SERVICE_NOTICE, subject=f"{campaign.name} ends on {ends}", body=body,
         created_by=actor if getattr(actor, "pk", None) else None,
     )  # fmt: skip
-    AuditEvent.objects.create(
-        actor=actor if getattr(actor, "pk", None) else None, action="campaign_end_notice_drafted", campaign=campaign,
-        target_type="mailing", target_id=mailing.pk,
-    )  # fmt: skip
+    audit_record(
+        actor=actor,
+        action="campaign_end_notice_drafted",
+        campaign_id=campaign.pk,
+        target_type="mailing",
+        target_id=mailing.pk,
+    )
     return mailing

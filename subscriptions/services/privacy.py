@@ -21,8 +21,9 @@ from django.db.models import Max
 
 from subscriptions import selectors
 from subscriptions.addresses import normalise_email
-from subscriptions.models import AuditEvent, Campaign, ConsentEvent, Mailing, PrivacyNotice, Subscriber
+from subscriptions.models import Campaign, ConsentEvent, Mailing, PrivacyNotice, Subscriber
 from subscriptions.services import data_export, mailings
+from subscriptions.services.audit import audit_record
 from subscriptions.services.retention import held_erasure_complete
 from subscriptions.services.withdrawal import WithdrawalReason, subscriber_erase, subscriber_withdraw
 
@@ -48,10 +49,9 @@ class ErasureOutcome(StrEnum):
 def _audit(
     action: Action, actor: Any, campaign_id: int, target_id: int | None, target_type: str = "subscriber", **details: Any
 ) -> None:
-    AuditEvent.objects.create(
-        actor=actor if getattr(actor, "pk", None) else None, action=action, campaign_id=campaign_id,
-        target_type=target_type, target_id=target_id, details=details,
-    )  # fmt: skip
+    audit_record(
+        actor=actor, action=action, campaign_id=campaign_id, target_type=target_type, target_id=target_id, **details
+    )
 
 
 def _locked(campaign_id: int, subscriber_id: int) -> Subscriber:

@@ -3,13 +3,12 @@
 POST /api/v1/campaigns/<slug>/signups with `Authorization: Bearer <key>` and a JSON
 body {"email", "first_name", "topics": [slugs], "form": slug, "attributes": {},
 "consent": true}. Accepted requests answer 202 whatever the address's state; the
-person still confirms from their inbox. See docs/api.md.
+person still confirms from their inbox. Each key has its own rate limit (docs/signup.md).
 """
 
 import json
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -18,7 +17,7 @@ from subscriptions import abuse
 from subscriptions.forms import SignupFormFields
 from subscriptions.models import Campaign, ConsentEvent
 from subscriptions.services import signup
-from subscriptions.services.api_keys import api_key_matches
+from subscriptions.services.api_keys import api_key_find
 
 _TOP_LEVEL_KEYS = {"email", "first_name", "topics", "form", "attributes", "consent"}
 MAX_BODY_BYTES = 16 * 1024
@@ -63,8 +62,9 @@ def _parse(request: HttpRequest) -> dict[str, Any] | JsonResponse:
 @require_POST
 def signup_create(request: HttpRequest, campaign_slug: str) -> JsonResponse:
     campaign = Campaign.objects.filter(slug=campaign_slug).first()
-    key = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if campaign is None or not key or not api_key_matches(campaign=campaign, key=key):
+    secret = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    key = api_key_find(campaign=campaign, secret=secret) if campaign is not None and secret else None
+    if campaign is None or key is None:
         return _error(401, "Missing or wrong API key for this campaign.")
     if not campaign.is_active:
         return _error(410, "This campaign has ended and takes no sign-ups.")
@@ -80,9 +80,7 @@ def signup_create(request: HttpRequest, campaign_slug: str) -> JsonResponse:
         fields = {name: [str(e) for e in errors] for name, errors in form.errors.items()}
         return _error(400, "The sign-up is not valid.", fields)
     try:
-        abuse.check_limits(
-            key=f"api:{campaign.pk}", limits=(abuse.Limit("api-minute", settings.API_LIMIT_PER_KEY_PER_MINUTE, 60),)
-        )
+        abuse.check_limits(key=f"api-key:{key.pk}", limits=(abuse.Limit("api-minute", key.rate_limit_per_minute, 60),))
         signup.signup_request(
             form=signup_form,
             email=form.cleaned_data["email"],

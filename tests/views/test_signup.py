@@ -12,8 +12,8 @@ from django.urls import reverse
 
 from subscriptions import intake
 from subscriptions.addresses import email_hmac
-from subscriptions.models import Campaign, ConsentEvent, Subscriber, Subscription, Suppression, Topic
-from subscriptions.services.api_keys import api_key_rotate
+from subscriptions.models import ApiKey, Campaign, ConsentEvent, Subscriber, Subscription, Suppression, Topic
+from subscriptions.services.api_keys import api_key_create, api_key_revoke, api_key_rotate
 from tests.factories import CampaignFactory, PrivacyNoticeFactory, SignupFormFactory, SubscriberFactory, TopicFactory
 from tests.signup_helpers import aged_stamp, confirm_token_from, last_mail_to
 
@@ -455,10 +455,32 @@ class TestApi:
         assert response.status_code == 401
         assert not Subscriber.objects.exists()
 
+    def test_each_key_has_its_own_rate_limit(self, client, form):
+        crm, crm_secret = api_key_create(campaign=form.campaign, name="CRM", rate_limit_per_minute=1)
+        _, site_secret = api_key_create(campaign=form.campaign, name="Website", rate_limit_per_minute=5)
+        body = {"email": "a@example.com", "topics": ["essex-police"], "form": "forces", "consent": True}
+        assert self._call(client, form.campaign, crm_secret, body).status_code == 202
+        limited = self._call(client, form.campaign, crm_secret, {**body, "email": "b@example.com"})
+        assert limited.status_code == 429
+        assert self._call(client, form.campaign, site_secret, {**body, "email": "c@example.com"}).status_code == 202
+        assert not Subscriber.objects.filter(email="b@example.com").exists()
+
+    def test_a_revoked_key_is_refused(self, client, form):
+        key, secret = api_key_create(campaign=form.campaign, name="CRM")
+        api_key_revoke(campaign_id=form.campaign.pk, key_id=key.pk)
+        response = self._call(client, form.campaign, secret, {"email": "x@example.com", "consent": True})
+        assert response.status_code == 401
+
+    def test_a_key_of_another_campaign_is_refused(self, client, form):
+        _, secret = api_key_create(campaign=CampaignFactory(), name="CRM")
+        response = self._call(client, form.campaign, secret, {"email": "x@example.com", "consent": True})
+        assert response.status_code == 401
+
     def test_the_key_is_stored_hashed(self, form):
         key = api_key_rotate(campaign=form.campaign)
-        form.campaign.refresh_from_db()
-        assert key not in form.campaign.api_key_hash
+        stored = ApiKey.objects.get(campaign=form.campaign)
+        assert key not in stored.key_hash
+        assert stored.prefix == key[:10]
 
     @pytest.mark.parametrize(
         ("body", "status", "field"),
