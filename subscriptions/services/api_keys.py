@@ -88,3 +88,17 @@ def api_key_find(*, campaign: Campaign, secret: str) -> ApiKey | None:
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
     return key
+
+
+def api_key_rotate_one(*, campaign: Campaign, key_id: int, actor: Actor = None) -> tuple[ApiKey, str]:
+    """Rotate the live key with this id (see api_key_rotate); the new key keeps its
+    rate limit. Returns the new key and its secret, which is never shown again."""
+    with transaction.atomic():
+        old = ApiKey.objects.live().filter(pk=key_id, campaign=campaign).first()
+        if old is None:
+            raise ValidationError("There is no such working key in this campaign.")
+        secret = api_key_rotate(campaign=campaign, name=old.name, actor=actor)
+        new = ApiKey.objects.get(key_hash=_hash(secret))
+        new.rate_limit_per_minute = old.rate_limit_per_minute
+        new.save(update_fields=["rate_limit_per_minute"])
+    return new, secret

@@ -1,0 +1,1 @@
+"""The staff area: campaign teams' pages, at STAFF_PATH (default /staff/)."""
