@@ -6,6 +6,8 @@ class SubscriptionsConfig(AppConfig):
     verbose_name = "Subscriptions"
 
     def ready(self) -> None:
-        from subscriptions import signals
+        from subscriptions import auth_audit, signals, staff_auth
 
         signals.connect()
+        staff_auth.connect()
+        auth_audit.connect()

@@ -1,0 +1,121 @@
+"""Staff sign-in in a real browser (Debian's Chromium, JavaScript off).
+
+invitation -> choose a password -> forced authenticator-app enrolment (the code
+computed from the secret the page shows) -> My campaigns -> sign out -> sign in with
+password and code -> idle for longer than the timeout -> the next page is the login.
+Skipped where Chromium is not installed.
+"""
+
+import os
+import re
+import shutil
+import time
+
+import pytest
+from django.conf import settings
+from django.contrib.sessions.backends.db import SessionStore
+
+from subscriptions.models import Permission
+from subscriptions.services import staff
+from subscriptions.staff_auth import LAST_SEEN_AT
+from tests.factories import CampaignFactory
+from tests.support_staff import totp_code
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed"),
+]
+
+# What this machine's closed network needs (see the env notes): no background traffic.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "lantern harbour quietly"
+
+
+@pytest.fixture
+def browser_context(settings):
+    # Playwright's sync API runs an event loop in this thread; the ORM calls made here
+    # happen between browser steps, never concurrently with them.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser.new_context(java_script_enabled=False)
+        browser.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture
+def page(browser_context):
+    return browser_context.new_page()
+
+
+def code_for(secret: str) -> str:
+    """The app's current code, waiting out the last seconds of a window so the server sees the same one."""
+    period = getattr(settings, "MFA_TOTP_PERIOD", 30)
+    if period - time.time() % period < 3:
+        time.sleep(period - time.time() % period + 0.1)
+    return totp_code(secret)
+
+
+def test_an_invited_member_enrols_a_second_factor_signs_in_and_is_timed_out(live_server, browser_context, page):
+    campaign = CampaignFactory(name="Police recruitment")
+    _invitation, token = staff.invitation_create(
+        campaign=campaign, email="casey@force.example.org", permissions=[Permission.DASHBOARD], actor=None
+    )
+
+    # The invitation: choose a password.
+    page.goto(f"{live_server.url}/staff/invitations/{token}/")
+    page.get_by_label("First name").fill("Casey")
+    page.get_by_label("Last name").fill("Jones")
+    page.get_by_label("Choose a password").fill(PASSWORD)
+    page.get_by_label("Type the password again").fill(PASSWORD)
+    page.get_by_role("button", name="Create my account").click()
+
+    # Nothing in the staff area before a second factor: straight to enrolment.
+    assert page.get_by_role("heading", name="Set up an authenticator app").is_visible()
+    secret = page.locator("#totp-secret").inner_text().strip()
+    assert re.fullmatch(r"[A-Z2-7]{32}", secret)
+    assert page.get_by_role("img", name=re.compile("QR code")).is_visible()
+    page.get_by_label("Authenticator code").fill(code_for(secret))
+    page.get_by_role("button", name="Turn on").click()
+
+    assert page.get_by_role("heading", name="Your recovery codes").is_visible()
+    assert page.locator("#recovery_codes li").count() == 10
+    page.get_by_role("button", name="Continue to My campaigns").click()
+    assert page.get_by_role("heading", name="My campaigns").is_visible()
+    assert page.get_by_role("heading", name="Police recruitment").is_visible()
+
+    # Sign out, then in again: password, then the code.
+    page.get_by_role("button", name="Sign out").click()
+    assert page.get_by_role("heading", name="Sign in to Tidings staff").is_visible()
+    page.get_by_label("Username or email address").fill("casey@force.example.org")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    assert page.get_by_role("heading", name="Check it is you").is_visible()
+    page.get_by_label("Code").fill(code_for(secret))
+    page.get_by_role("button", name="Continue").click()
+    assert page.get_by_role("heading", name="My campaigns").is_visible()
+
+    # Idle for 31 minutes: move the session's last activity back, as time passing would.
+    session_key = next(c["value"] for c in browser_context.cookies() if c["name"] == settings.SESSION_COOKIE_NAME)
+    session = SessionStore(session_key=session_key)
+    session[LAST_SEEN_AT] -= 31 * 60
+    session.save()
+
+    page.goto(f"{live_server.url}/staff/")
+    assert page.get_by_role("heading", name="Sign in to Tidings staff").is_visible()
+    assert page.get_by_text("You were signed out because you had not used the staff area for 30 minutes.").is_visible()
+    page.goto(f"{live_server.url}/staff/")
+    assert page.get_by_role("heading", name="Sign in to Tidings staff").is_visible()
