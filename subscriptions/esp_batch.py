@@ -5,7 +5,7 @@ per person. Where the ESP's anymail integration batch-sends a message written in
 (no template stored at the ESP) with per-recipient `merge_data`, `merge_metadata`
 and `merge_headers`, one call carries up to the ESP's cap of people: the body is
 rendered once with the ESP's merge fields where each person's first name and links
-go, and the values travel as merge data; each person's delivery id travels as merge
+go, and the values travel as merge data; each person's delivery reference travels as merge
 metadata (webhooks echo it back for reconciliation), and their List-Unsubscribe,
 Message-ID and X-Tidings-Delivery as merge headers.
 
@@ -95,6 +95,7 @@ from subscriptions import sparkpost
 from subscriptions.bulk_mime import MimeTemplate
 from subscriptions.services.compose import Chunks, CompiledMailing, Personal, Slot, clean_first_name
 from subscriptions.transports import (
+    DELIVERY_METADATA,
     ONE_CLICK,
     Ambiguous,
     AnymailCalls,
@@ -253,7 +254,7 @@ class EspBatchTransport(BatchCalls):
         if self.batching.global_values:
             message.merge_global_data = dict(self.batching.global_values)
         message.merge_metadata = {
-            item.recipient.address: {"delivery_id": str(item.recipient.delivery_id)} for item in items
+            item.recipient.address: {DELIVERY_METADATA: item.recipient.reference} for item in items
         }
         message.merge_headers = {item.recipient.address: self.personal_headers(item) for item in items}
         if self.batching.names_fields:

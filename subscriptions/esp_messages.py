@@ -28,7 +28,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 
 from subscriptions.bulk_mime import MimeTemplate
 from subscriptions.esp_batch import BatchCalls
-from subscriptions.transports import ONE_CLICK, Outgoing, SendFault
+from subscriptions.transports import DELIVERY_METADATA, ONE_CLICK, Outgoing, SendFault
 
 # Keyed by anymail's esp_name: the most messages one call may carry.
 MESSAGES_PER_CALL = {"Mailjet": 50}
@@ -51,7 +51,7 @@ class MessagesBatchTransport(BatchCalls):
             "HTMLPart": compiled.render_html(personal),
             "Headers": {**self.personal_headers(item), "List-Unsubscribe-Post": ONE_CLICK},
             # anymail's Mailjet webhooks read metadata back from this JSON.
-            "EventPayload": json.dumps({"delivery_id": str(item.recipient.delivery_id)}),
+            "EventPayload": json.dumps({DELIVERY_METADATA: item.recipient.reference}),
         }
 
     def _answer(self, message: AnymailMessage, item: Outgoing) -> str | SendFault:

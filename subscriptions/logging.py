@@ -5,11 +5,17 @@ path, and the manage and unsubscribe tokens never expire: a log line holding one
 working key to that person's subscriptions. Request paths reach the logs from Django
 ("Not Found: /manage/<token>/") and from gunicorn's access log, so both go through
 `redact_tokens`, which keeps the route and drops the token.
+
+A path is served the same however its characters are written (`/%6Danage/` is
+`/manage/`, since the server decodes percent-escapes before routing), whereas an
+access log writes the request line as it came. So a line that holds escapes is
+also read decoded, and if a token shows there, the decoded line is logged, redacted.
 """
 
 import logging
 import re
 from typing import Any
+from urllib.parse import unquote
 
 from gunicorn.glogging import Logger
 
@@ -20,8 +26,22 @@ _PREFIX = "|".join(re.escape(prefix) for prefix in TOKEN_PREFIXES)
 _TOKEN_IN_PATH = re.compile(rf"(/(?:{_PREFIX})/)[^/\s?#\"'<>]+")
 
 
+# Decoding a few times over undoes escapes of escapes (%2575 -> %75 -> u), more than any server does.
+_DECODE_ROUNDS = 3
+
+
 def redact_tokens(text: str) -> str:
-    return _TOKEN_IN_PATH.sub(rf"\g<1>{REDACTED}", text)
+    redacted = _TOKEN_IN_PATH.sub(rf"\g<1>{REDACTED}", text)
+    decoded = redacted
+    for _ in range(_DECODE_ROUNDS):
+        if "%" not in decoded:
+            break
+        decoded = unquote(decoded)
+        decoded_redacted = _TOKEN_IN_PATH.sub(rf"\g<1>{REDACTED}", decoded)
+        if decoded_redacted != decoded:
+            # The escapes hid a token: log the decoded line, with that token gone.
+            return redact_tokens(decoded_redacted)
+    return redacted
 
 
 class RedactTokens(logging.Filter):

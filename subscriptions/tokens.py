@@ -11,6 +11,10 @@ Two families:
   unsubscribe link in a year-old email still works. Rotating `Subscriber.link_key`
   revokes them all.
 
+And one reference that is not a link: the delivery reference a bulk message carries
+(in a header and in ESP metadata) for webhooks to name its delivery by, tagged so that
+it cannot be guessed.
+
 Never log a token or a URL that carries one.
 """
 
@@ -127,3 +131,36 @@ def read_confirm_token(*, purpose: ConfirmPurpose, token: str) -> ConfirmClaim:
     if time.time() > expires:
         raise TokenExpired(campaign_id=payload.get("c"))
     return claim
+
+
+# --- Delivery references ------------------------------------------------------------
+# A bulk message names its delivery in X-Tidings-Delivery and in the ESP's metadata,
+# which webhooks echo back. Every recipient sees the header, and a delivery id alone
+# is guessable (mailing << 40 | subscriber), so a webhook naming one could bounce or
+# complain anyone: the reference adds a keyed tag that only we can make.
+DELIVERY_TAG_BYTES = 12  # 96 bits: guessing one is hopeless, and the header stays short
+
+
+def _delivery_tag(delivery_id: int, secret: str) -> str:
+    digest = salted_hmac("tidings.delivery-reference", str(delivery_id), secret=secret, algorithm="sha256")
+    return _b64(digest.digest()[:DELIVERY_TAG_BYTES])
+
+
+def make_delivery_reference(delivery_id: int) -> str:
+    """`<delivery id>.<tag>`: what a message carries to name its delivery."""
+    return f"{delivery_id}.{_delivery_tag(delivery_id, settings.SECRET_KEY)}"
+
+
+def delivery_id_from_reference(reference: object) -> int | None:
+    """The delivery id a reference names, or None unless its tag is ours (a bare id,
+    from mail sent before references were tagged, or a forgery, is None too)."""
+    if not isinstance(reference, str):
+        return None
+    head, _, tag = reference.strip().partition(".")
+    if not head.isdigit() or len(head) > 19 or not tag:
+        return None
+    delivery_id = int(head)
+    for secret in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]:
+        if hmac.compare_digest(tag, _delivery_tag(delivery_id, secret)):
+            return delivery_id
+    return None

@@ -16,13 +16,15 @@ anyone else is tried.
 
 Failures come back as one of four faults, which decide what the sender does next:
 RateLimited (wait, then retry the same message), Transient (back off and retry, up to
-a limit), Permanent (this address failed, carry on) and Ambiguous (the message may
-have been accepted: never resend it; webhooks will tell).
+a limit), Permanent (this address failed, carry on; Refused when the receiving server
+refused the address itself at RCPT, which the sender treats as a hard bounce) and
+Ambiguous (the message may have been accepted: never resend it; webhooks will tell).
 """
 
 import contextlib
 import email.utils
 import math
+import re
 import smtplib
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -37,6 +39,10 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 
 from subscriptions.bulk_mime import CRLF, MimeTemplate, Recipient, dot_stuff
+
+# The metadata key under which every bulk message gives the ESP its delivery reference
+# (tokens.make_delivery_reference); webhooks echo it back (services.webhooks).
+DELIVERY_METADATA = "delivery_ref"
 
 
 class SendFault(Exception):
@@ -55,6 +61,11 @@ class Transient(SendFault):
 
 class Permanent(SendFault):
     """Refused for good for this address (HTTP 4xx, SMTP 5xx)."""
+
+
+class Refused(Permanent):
+    """The receiving server refused the address itself for good (SMTP 5xx at RCPT with
+    an enhanced status of a bad address, 5.1.x or 5.2.1): a hard bounce."""
 
 
 class Ambiguous(SendFault):
@@ -115,8 +126,24 @@ def transport_for(*, alias: str, template: MimeTemplate) -> Transport:
     return MessageTransport(backend=backend, template=template, name=alias)
 
 
+_ENHANCED_STATUS = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
+# Enhanced status codes (RFC 3463) that say the address itself is bad: no such mailbox
+# or domain, a mailbox disabled. Not 5.1.7/5.1.8 (our sender) nor 5.7.x (policy: a
+# relay refusing us, a blocklist), which would otherwise withdraw everyone it refused.
+_BAD_ADDRESS = re.compile(r"^5\.1\.(?!7$|8$)\d+$|^5\.2\.1$")
+
+
 def _smtp_fault(code: int, reply: bytes | str, stage: str) -> SendFault:
     text = reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+    if stage == "RCPT":
+        # The code and enhanced status only: a server's reply text here quotes the
+        # address more often than not, and the reason is stored and logged.
+        found = _ENHANCED_STATUS.match(text)
+        status = found.group(1) if found else ""
+        reason = f"SMTP {code} at RCPT" + (f" ({status})" if status else "")
+        if not 500 <= code < 600:
+            return Transient(reason)
+        return Refused(reason) if _BAD_ADDRESS.match(status) else Permanent(reason)
     reason = f"SMTP {code} at {stage}: {text}"[:200]
     return Permanent(reason) if 500 <= code < 600 else Transient(reason)
 
@@ -289,11 +316,11 @@ class AnymailCalls:
             raise Transient(str(error)[:200]) from error
 
     def personal_headers(self, item: Outgoing) -> dict[str, str]:
-        """The headers that differ per person: our Message-ID, their List-Unsubscribe, the delivery id."""
+        """The headers that differ per person: our Message-ID, their List-Unsubscribe, the delivery reference."""
         return {
             "Message-ID": item.message_id,
             "List-Unsubscribe": self.template.list_unsubscribe(item.recipient.personal),
-            "X-Tidings-Delivery": str(item.recipient.delivery_id),
+            "X-Tidings-Delivery": item.recipient.reference,
         }
 
     @staticmethod
@@ -331,7 +358,7 @@ class MessageTransport(AnymailCalls):
         )
         message.attach_alternative(compiled.render_html(personal), "text/html")
         # django-anymail sends metadata to the ESP, which echoes it in every webhook.
-        message.metadata = {"delivery_id": str(item.recipient.delivery_id)}  # type: ignore[attr-defined]
+        message.metadata = {DELIVERY_METADATA: item.recipient.reference}  # type: ignore[attr-defined]
         return message
 
     def send(self, item: Outgoing) -> str:

@@ -152,7 +152,8 @@ class FakeEspBackend(AnymailBaseBackend):
         html = next((content for content, mimetype in message.alternatives if mimetype == "text/html"), "")
         sent = Sent(
             to=address,
-            delivery_id=str(message.metadata.get("delivery_id", "")),
+            # The delivery reference is "<delivery id>.<tag>" (tokens.make_delivery_reference).
+            delivery_id=str(message.metadata.get("delivery_ref", "")).partition(".")[0],
             subject=message.subject,
             text=message.body,
             html=html,

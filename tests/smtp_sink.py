@@ -27,6 +27,8 @@ class SinkState:
     received: list[Received] = field(default_factory=list)
     # Address -> (code, text) answered to its RCPT TO.
     rcpt_replies: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # Every address given in a RCPT TO, accepted or not, in order.
+    rcpt_seen: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -52,6 +54,8 @@ class _Handler(socketserver.StreamRequestHandler):
             elif verb == "RCPT":
                 address = command[8:].strip().strip("<>")
                 code, text = state.rcpt_replies.get(address, (250, "OK"))
+                with state.lock:
+                    state.rcpt_seen.append(address)
                 if code == 250:
                     recipients.append(address)
                 self.reply(f"{code} {text}")

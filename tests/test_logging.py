@@ -87,3 +87,42 @@ def test_gunicorns_error_log_has_no_token(caplog):
         logger.error_log.propagate = False
     assert "/reconfirm/…/" in caplog.text
     assert TOKEN not in caplog.text
+
+
+# A path is served the same however its letters are written: %6D is "m", %2F is "/".
+ENCODED_PATHS = [
+    f"/%6Danage/{TOKEN}/",
+    f"/%6d%61nage/{TOKEN}/download/",
+    f"/manage%2F{TOKEN}/",
+    f"/%75/{TOKEN}/",
+    f"/%2575/{TOKEN}/",
+    f"/confirm/{TOKEN.replace('.', '%2E')}/",
+]
+
+
+@pytest.mark.parametrize("path", ENCODED_PATHS)
+def test_a_percent_encoded_route_loses_its_token_in_the_real_console_handler(path):
+    console = next(h for h in logging.getLogger().handlers if any(isinstance(f, RedactTokens) for f in h.filters))
+    record = logging.LogRecord("django.server", logging.INFO, __file__, 1, '"GET %s HTTP/1.1" 404 0', (path,), None)
+    assert console.filter(record)
+    formatted = console.format(record)
+    assert TOKEN not in formatted
+    assert TOKEN.split(".")[1] not in formatted
+    assert "/…/" in formatted
+
+
+@pytest.mark.django_db
+def test_a_percent_encoded_manage_path_is_served_and_its_access_line_has_no_token():
+    person = SubscriberFactory()
+    token = make_link_token(purpose=LinkPurpose.MANAGE, subscriber=person)
+    path = f"/%6Danage/{token}/"
+    assert Client().get(path).status_code == 200, "Django decodes the path, so the route is served"
+    logger = RedactingGunicornLogger(Config())
+    environ = {
+        "REQUEST_METHOD": "GET", "RAW_URI": path, "PATH_INFO": f"/manage/{token}/", "QUERY_STRING": "",
+        "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "10.0.0.1",
+    }  # fmt: skip
+    response = SimpleNamespace(status="200 OK", sent=10, headers=[])
+    atoms = logger.atoms(response, SimpleNamespace(headers=[]), environ, datetime.timedelta(milliseconds=5))
+    assert token.split(".")[1] not in repr(atoms)
+    assert atoms["r"] == "GET /manage/…/ HTTP/1.1"

@@ -7,12 +7,20 @@ marked as spam are ignored. So is anything whose From the receiving server did n
 positively authenticate (DMARC pass, or DKIM/SPF pass for the From domain): the From
 of an email is trivially forged, and acting on it would let anyone erase anyone.
 Nobody is replied to either, since a reply to a forged From would mail the victim.
+
+Who vouched matters as much as what they said: anyone can write an
+Authentication-Results header into the message they send. Only a header carrying
+the authserv-id of our receiving ESP (settings.INBOUND_AUTHSERV_IDS, RFC 8601 2.5),
+and on top, where the last server to receive the message puts its own, is read.
+With no authserv-id configured, no inbound message counts as authenticated, so an
+"unsubscribe me" email withdraws nobody (docs/unsubscribe.md).
 """
 
 import logging
 import re
 
 from anymail.inbound import AnymailInboundMessage
+from django.conf import settings
 from django.db.models import Q
 from django.urls import reverse
 
@@ -76,14 +84,35 @@ def _aligned(domain: str, from_domain: str) -> bool:
     )
 
 
-def inbound_authenticated(message: AnymailInboundMessage) -> bool:
-    """True only when the receiving server vouched for the From domain.
+def authserv_id(header: str) -> str:
+    """The authserv-id an Authentication-Results header opens with (RFC 8601 2.2):
+    the first word before the first ";", without a version or a comment."""
+    head = re.sub(r"\([^)]*\)", " ", header.split(";", 1)[0])
+    words = head.split()
+    return words[0].lower().rstrip(".") if words else ""
 
-    Only the top-most Authentication-Results header is read: it is the one our own
-    provider added, whereas any below it arrived with the message and may be forged.
+
+def _vouching_header(message: AnymailInboundMessage) -> str | None:
+    """The top-most Authentication-Results header, if our receiving ESP wrote it.
+
+    Servers add their header on top, so our ESP's, written last, is the first. A
+    header below it, or one naming anyone else, arrived with the message and proves
+    nothing: `totally-not-forged.example; dmarc=pass` is one line of the sender's.
     """
-    sender = inbound_sender(message)
+    trusted = {value.lower().rstrip(".") for value in settings.INBOUND_AUTHSERV_IDS}
+    if not trusted:
+        logger.warning("Inbound unsubscribe not trusted: INBOUND_AUTHSERV_ID is not set (docs/unsubscribe.md)")
+        return None
     header = message.get("Authentication-Results")
+    if not header or authserv_id(str(header)) not in trusted:
+        return None
+    return str(header)
+
+
+def inbound_authenticated(message: AnymailInboundMessage) -> bool:
+    """True only when our receiving ESP vouched for the From domain."""
+    sender = inbound_sender(message)
+    header = _vouching_header(message)
     if sender is None or not header:
         return False
     from_domain = sender.rsplit("@", 1)[1].lower()

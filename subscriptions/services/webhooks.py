@@ -2,10 +2,18 @@
 
 Anymail's webhook views authenticate every request before any signal fires (the
 shared basic-auth secret, plus the provider's signature where it has one; see
-views/webhooks.py, which refuses everything while no secret is set). Here each
+views/webhooks.py, which refuses everything while no secret is set, and every ESP
+but the configured one). Here an event older than WEBHOOK_MAX_AGE_SECONDS is
+refused (a 400, logged), so a captured event cannot be replayed later; each other
 event is acted on once, keyed by the provider's event id in WebhookEvent, inside
 the same transaction as its effects, so a retried or concurrent duplicate changes
-nothing and a failed one can be retried.
+nothing and a failed one can be retried. The window is shorter than the ids are
+kept, so a replay inside it is a duplicate.
+
+An event names its delivery by the reference the message carried (metadata
+`delivery_ref`, tokens.make_delivery_reference); one whose tag does not verify is
+matched by the ESP's message id instead, as mail sent before references were
+tagged is.
 
 Tracking events reconcile the delivery and its mailing's counts through
 services.reconcile, then:
@@ -24,6 +32,7 @@ import logging
 from enum import StrEnum
 from typing import Any
 
+from anymail.exceptions import AnymailWebhookValidationFailure
 from anymail.signals import AnymailInboundEvent, AnymailTrackingEvent, EventType, RejectReason
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -40,6 +49,8 @@ from subscriptions.services.inbound import (
 from subscriptions.services.reconcile import DeliveryEvent, delivery_reconcile
 from subscriptions.services.stats import stat_increment
 from subscriptions.services.withdrawal import WithdrawalReason, subscriber_withdraw
+from subscriptions.tokens import delivery_id_from_reference
+from subscriptions.transports import DELIVERY_METADATA
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +145,29 @@ def event_key(*, event_id: str | None, raw: Any) -> str:
     return "hmac:" + salted_hmac("tidings.webhook-event", value, algorithm="sha256").hexdigest()
 
 
+class WebhookEventTooOld(AnymailWebhookValidationFailure):
+    """Older (or further ahead) than WEBHOOK_MAX_AGE_SECONDS: refused with a 400.
+
+    A 4xx, not a 5xx: SNS retries only server errors, and the providers that retry a
+    4xx (Mailgun for 8 hours, SendGrid for a day) stop on their own schedule, since
+    the event only grows older.
+    """
+
+
+def event_refuse_if_stale(*, esp_name: str, timestamp: datetime.datetime | None) -> None:
+    """Raise WebhookEventTooOld for an event outside the window; None (no time given) passes."""
+    if timestamp is None:
+        return
+    age = (timezone.now() - timestamp).total_seconds()
+    if abs(age) <= settings.WEBHOOK_MAX_AGE_SECONDS:
+        return
+    logger.warning(
+        "Webhook event from %s refused: dated %d seconds %s, outside WEBHOOK_MAX_AGE_SECONDS (%d)",
+        esp_name, abs(age), "ago" if age > 0 else "ahead", settings.WEBHOOK_MAX_AGE_SECONDS,
+    )  # fmt: skip
+    raise WebhookEventTooOld(f"{esp_name} event outside WEBHOOK_MAX_AGE_SECONDS")
+
+
 def _first_time(esp_name: str, key: str) -> bool:
     """Record the event; False if it was recorded before. Call inside a transaction."""
     try:
@@ -145,15 +179,15 @@ def _first_time(esp_name: str, key: str) -> bool:
 
 
 def tracking_event_handle(*, esp_name: str, event: AnymailTrackingEvent) -> Outcome:
+    event_refuse_if_stale(esp_name=esp_name, timestamp=event.timestamp)
     kind = _DELIVERY_EVENTS.get(event.event_type)
     if kind is None:
         return Outcome.IGNORED
     with transaction.atomic():
         if not _first_time(esp_name, event_key(event_id=event.event_id, raw=event.esp_event)):
             return Outcome.DUPLICATE
-        metadata = event.metadata if isinstance(event.metadata, dict) else {}
         reconciled = delivery_reconcile(
-            delivery_id=metadata.get("delivery_id"), esp_message_id=event.message_id, event=kind
+            delivery_id=_delivery_named(esp_name, event), esp_message_id=event.message_id, event=kind
         )
         if reconciled is None:
             return Outcome.UNMATCHED
@@ -163,6 +197,16 @@ def tracking_event_handle(*, esp_name: str, event: AnymailTrackingEvent) -> Outc
         if reason is not None:
             subscriber_withdraw(subscriber_id=reconciled.subscriber_id, reason=reason, source=ConsentEvent.Source.ESP)
     return Outcome.APPLIED
+
+
+def _delivery_named(esp_name: str, event: AnymailTrackingEvent) -> int | None:
+    """The delivery the event's reference names, if the reference is one we made."""
+    metadata = event.metadata if isinstance(event.metadata, dict) else {}
+    reference = metadata.get(DELIVERY_METADATA)
+    delivery_id = delivery_id_from_reference(reference)
+    if reference and delivery_id is None:
+        logger.info("Webhook event from %s: its delivery reference does not verify; matched by message id", esp_name)
+    return delivery_id
 
 
 def _tracks_engagement(mailing_id: int) -> bool:
@@ -203,6 +247,7 @@ def _anonymous_link(url: str) -> str:
 def inbound_event_handle(*, esp_name: str, event: AnymailInboundEvent) -> Outcome:
     """An email to a campaign's inbound address asking to unsubscribe withdraws the
     sender from that campaign; they get a short acknowledgement, then are erased."""
+    event_refuse_if_stale(esp_name=esp_name, timestamp=event.timestamp)
     message = event.message
     if message is None:
         return Outcome.IGNORED

@@ -15,7 +15,7 @@ from subscriptions.models import Delivery, Subscriber
 from subscriptions.services import sending
 from subscriptions.services.compose import mailing_compile
 from subscriptions.services.ratelimit import ratelimit_try_take
-from subscriptions.tokens import LinkPurpose, make_link_token
+from subscriptions.tokens import LinkPurpose, make_delivery_reference, make_link_token
 from subscriptions.transports import MessageTransport, transport_for
 from tests.fake_mailgun import Answer, mailgun_server
 from tests.mailing_fixtures import delivery_statuses, mailing_transport, sending_through
@@ -54,7 +54,7 @@ def test_a_batch_is_one_post_with_each_persons_values_headers_and_delivery_id(ma
     assert post.path == "/v3/police.example.org/messages"
     assert sorted(post.to) == sorted(p.email for p in audience)
     assert post.fields["h:List-Unsubscribe-Post"] == ["List-Unsubscribe=One-Click"]
-    assert post.fields["v:delivery_id"] == ["%recipient.v:delivery_id%"]
+    assert post.fields["v:delivery_ref"] == ["%recipient.v:delivery_ref%"]
     # The body went once, with merge fields where people's values go.
     assert "Person" not in post.fields["text"][0] + post.fields["html"][0]
     assert "%recipient.tidings_unsubscribe_url%" in post.fields["html"][0]
@@ -65,8 +65,8 @@ def test_a_batch_is_one_post_with_each_persons_values_headers_and_delivery_id(ma
         message = messages[person.email]
         unsubscribe = f"/u/{make_link_token(purpose=LinkPurpose.UNSUBSCRIBE, subscriber=person)}/"
         manage = f"/manage/{make_link_token(purpose=LinkPurpose.MANAGE, subscriber=person)}/"
-        assert message["v:delivery_id"] == str(ids[person.email])
-        assert message["h:X-Tidings-Delivery"] == str(ids[person.email])
+        assert message["v:delivery_ref"] == make_delivery_reference(ids[person.email])
+        assert message["h:X-Tidings-Delivery"] == make_delivery_reference(ids[person.email])
         assert message["h:List-Unsubscribe"].endswith(f"{unsubscribe}>")
         assert f"Hello {person.first_name}," in message["text"]
         assert f"Hello {person.first_name}," in message["html"]
@@ -216,8 +216,8 @@ def test_two_people_whose_addresses_meet_on_the_wire_are_sent_apart(mailgun, mai
     assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
     assert [len(post.to) for post in mailgun.received] == [1, 1, 1, 1, 1]
     ids = delivery_ids(mailing)
-    sent_ids = [post.messages()[post.to[0]]["v:delivery_id"] for post in mailgun.received]
-    assert sorted(sent_ids) == sorted(str(i) for i in ids.values())
+    sent_ids = [post.messages()[post.to[0]]["v:delivery_ref"] for post in mailgun.received]
+    assert sorted(sent_ids) == sorted(make_delivery_reference(i) for i in ids.values())
 
 
 @pytest.mark.parametrize(

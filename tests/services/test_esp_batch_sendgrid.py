@@ -8,7 +8,7 @@ import pytest
 from subscriptions import esp_batch
 from subscriptions.models import Delivery
 from subscriptions.services import sending
-from subscriptions.tokens import LinkPurpose, make_link_token
+from subscriptions.tokens import LinkPurpose, make_delivery_reference, make_link_token
 from tests.fake_sendgrid import Answer, sendgrid_server
 from tests.mailing_fixtures import delivery_statuses, mailing_transport, sending_through
 
@@ -44,8 +44,8 @@ def test_a_batch_is_one_call_with_each_persons_values_headers_and_delivery_id(se
         message = messages[person.email]
         unsubscribe = f"/u/{make_link_token(purpose=LinkPurpose.UNSUBSCRIBE, subscriber=person)}/"
         manage = f"/manage/{make_link_token(purpose=LinkPurpose.MANAGE, subscriber=person)}/"
-        assert message["custom_args"]["delivery_id"] == str(ids[person.email])
-        assert message["headers"]["X-Tidings-Delivery"] == str(ids[person.email])
+        assert message["custom_args"]["delivery_ref"] == make_delivery_reference(ids[person.email])
+        assert message["headers"]["X-Tidings-Delivery"] == make_delivery_reference(ids[person.email])
         assert message["headers"]["List-Unsubscribe"].endswith(f"{unsubscribe}>")
         assert message["headers"]["Message-ID"].startswith("<")
         assert f"Hello {person.first_name}," in message["text"]

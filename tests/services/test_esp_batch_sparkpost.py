@@ -10,7 +10,7 @@ from subscriptions import esp_batch
 from subscriptions import sparkpost as template_language
 from subscriptions.models import Delivery, Mailing
 from subscriptions.services import mailings, preference_emails, reconcile, sending
-from subscriptions.tokens import LinkPurpose, make_link_token
+from subscriptions.tokens import LinkPurpose, make_delivery_reference, make_link_token
 from tests.factories import SubscriberFactory
 from tests.fake_sparkpost import Answer, TemplateError, render, sparkpost_server
 from tests.mailing_fixtures import delivery_statuses, mailing_transport, make_mailing, sending_through
@@ -60,8 +60,8 @@ def test_a_batch_is_one_call_with_each_persons_values_headers_and_delivery_id(sp
         message = messages[person.email]
         unsubscribe = f"/u/{make_link_token(purpose=LinkPurpose.UNSUBSCRIBE, subscriber=person)}/"
         manage = f"/manage/{make_link_token(purpose=LinkPurpose.MANAGE, subscriber=person)}/"
-        assert message["metadata"] == {"delivery_id": str(ids[person.email])}
-        assert message["headers"]["X-Tidings-Delivery"] == str(ids[person.email])
+        assert message["metadata"] == {"delivery_ref": make_delivery_reference(ids[person.email])}
+        assert message["headers"]["X-Tidings-Delivery"] == make_delivery_reference(ids[person.email])
         assert message["headers"]["List-Unsubscribe"].endswith(f"{unsubscribe}>")
         assert message["headers"]["Message-ID"].startswith(f"<{ids[person.email]}.")
         assert message["headers"]["Message-ID"].endswith(f"@{mailing.campaign.sender_domain}>")

@@ -8,7 +8,7 @@ import pytest
 from subscriptions.esp_messages import MESSAGES_PER_CALL, MessagesBatchTransport
 from subscriptions.models import Delivery
 from subscriptions.services import sending
-from subscriptions.tokens import LinkPurpose, make_link_token
+from subscriptions.tokens import LinkPurpose, make_delivery_reference, make_link_token
 from tests.fake_mailjet import Answer, mailjet_server
 from tests.mailing_fixtures import delivery_statuses, mailing_transport, sending_through
 
@@ -45,8 +45,8 @@ def test_a_batch_is_one_call_of_whole_messages_each_with_its_persons_links_heade
     for person in audience:
         message = messages[person.email]
         unsubscribe = f"/u/{make_link_token(purpose=LinkPurpose.UNSUBSCRIBE, subscriber=person)}/"
-        assert json.loads(message["EventPayload"]) == {"delivery_id": str(ids[person.email])}
-        assert message["Headers"]["X-Tidings-Delivery"] == str(ids[person.email])
+        assert json.loads(message["EventPayload"]) == {"delivery_ref": make_delivery_reference(ids[person.email])}
+        assert message["Headers"]["X-Tidings-Delivery"] == make_delivery_reference(ids[person.email])
         assert message["Headers"]["List-Unsubscribe"].endswith(f"{unsubscribe}>")
         assert message["Headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert message["Headers"]["Message-ID"].endswith(f"@{mailing.campaign.sender_domain}>")

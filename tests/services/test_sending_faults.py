@@ -1,11 +1,13 @@
 """Every way an ESP or a worker can fail, and what the sending engine does about it."""
 
+import logging
 import time
 
 import pytest
 from django.utils import timezone
 
-from subscriptions.models import Delivery
+from subscriptions.addresses import email_hmac
+from subscriptions.models import Delivery, Subscriber, Suppression
 from subscriptions.services import sending
 from subscriptions.services.ratelimit import ratelimit_try_take
 from subscriptions.services.reconcile import mailing_progress
@@ -126,3 +128,41 @@ def test_the_sweeper_leaves_a_mailing_with_a_live_worker_alone(mailing, fake_esp
     sending.cache.set(sending._heartbeat_key(mailing.pk), 1, timeout=60)
     assert sending.deliveries_sweep()["restarted"] == 0
     assert fake_esp.sent == []
+
+
+def test_a_permanent_refusal_at_rcpt_is_not_retried_and_withdraws_and_suppresses_as_a_hard_bounce(
+    mailing, audience, smtp_sink, settings, caplog, django_capture_on_commit_callbacks
+):
+    settings.SEND_RETRIES = 5
+    refused = audience[2]
+    reply = f"5.1.1 <{refused.email}>: Recipient address rejected: User unknown"
+    smtp_sink.state.rcpt_replies[refused.email] = (550, reply)
+    delivery_id = Delivery.objects.filter(mailing=mailing, subscriber_id=refused.pk).values_list("pk", flat=True)[0]
+    with caplog.at_level(logging.DEBUG), django_capture_on_commit_callbacks(execute=True):
+        assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 4, "failed": 1}
+    assert smtp_sink.state.rcpt_seen.count(refused.email) == 1, "refused for good: asked once"
+    assert Suppression.objects.get(email_hmac=email_hmac(refused.email)).reason == "hard_bounce"
+    assert not Subscriber.objects.filter(pk=refused.pk).exists(), "withdrawn, then erased, as a hard bounce is"
+    assert Subscriber.objects.filter(status="active").count() == 4
+    assert refused.email not in caplog.text
+    assert f"delivery {delivery_id}" in caplog.text
+
+
+def test_a_temporary_refusal_at_rcpt_withdraws_no_one(mailing, audience, smtp_sink, settings):
+    settings.SEND_RETRIES = 1
+    settings.SEND_RETRY_BACKOFF_SECONDS = 0.01
+    smtp_sink.state.rcpt_replies[audience[2].email] = (450, "4.2.1 mailbox busy")
+    sending.mailing_send_batches(mailing_id=mailing.pk)
+    assert Subscriber.objects.filter(status="active").count() == 5
+    assert not Suppression.objects.exists()
+
+
+def test_a_policy_refusal_at_rcpt_fails_the_delivery_once_and_withdraws_no_one(mailing, audience, smtp_sink, settings):
+    """5.7.1 is the server refusing us (a relay, a blocklist), not the address being bad."""
+    settings.SEND_RETRIES = 5
+    smtp_sink.state.rcpt_replies[audience[2].email] = (550, f"5.7.1 <{audience[2].email}>: Relay access denied")
+    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 4, "failed": 1}
+    assert smtp_sink.state.rcpt_seen.count(audience[2].email) == 1
+    assert Subscriber.objects.filter(status="active").count() == 5
+    assert not Suppression.objects.exists()
+    assert audience[2].email not in Delivery.objects.get(mailing=mailing, status="failed").error

@@ -19,6 +19,7 @@ from subscriptions.models import (
 )
 from subscriptions.services import webhooks
 from subscriptions.services.webhooks import Outcome
+from subscriptions.tokens import make_delivery_reference
 from tests.factories import CampaignFactory, SubscriberFactory, SubscriptionFactory, TopicFactory
 from tests.nothing_left import assert_nothing_left
 from tests.signup_helpers import last_mail_to
@@ -63,7 +64,7 @@ def tracking_event(event_type, delivery=None, *, event_id="evt-1", esp_event=Non
     return AnymailTrackingEvent(
         event_type=event_type,
         event_id=event_id,
-        metadata={"delivery_id": str(delivery.pk)} if delivery else {},
+        metadata={"delivery_ref": make_delivery_reference(delivery.pk)} if delivery else {},
         recipient=EMAIL,
         esp_event=esp_event if esp_event is not None else {"id": event_id},
         **kwargs,
@@ -240,6 +241,12 @@ class TestEngagement:
         assert not Subscriber.objects.exists()
 
 
+@pytest.fixture(autouse=True)
+def receiving_esp(settings):
+    """Our receiving ESP writes its Authentication-Results as "mx.example"."""
+    settings.INBOUND_AUTHSERV_IDS = ["mx.example"]
+
+
 def authenticated(sender=EMAIL):
     return {"Authentication-Results": f"mx.example; dmarc=pass header.from={sender.rsplit('@', 1)[1]}"}
 
@@ -328,6 +335,43 @@ class TestInbound:
         assert Subscriber.objects.get().status == "active"
 
     @pytest.mark.parametrize(
+        "header",
+        [
+            "totally-not-forged.example; dmarc=pass",
+            "mx.example.evil.test; dmarc=pass",
+            "(mx.example) attacker.example; dmarc=pass",
+        ],
+    )
+    def test_a_pass_vouched_for_by_anyone_but_our_receiving_esp_is_not_trusted(self, run, person, mailoutbox, header):
+        assert handle_inbound(run, inbound_event(headers={"Authentication-Results": header})) == Outcome.IGNORED
+        assert Subscriber.objects.get().status == "active"
+        assert mailoutbox == []
+
+    def test_a_forged_header_on_top_of_ours_is_not_read_past(self, run, person):
+        """Our ESP writes its header on top: a message whose top-most one is someone
+        else's did not come through our ESP's check as it claims."""
+        message = AnymailInboundMessage.construct(
+            from_email=f"Barnaby Q <{EMAIL}>", to=INBOUND, subject="unsubscribe", text=""
+        )
+        message["Authentication-Results"] = "totally-not-forged.example; dmarc=pass"
+        message["Authentication-Results"] = f"mx.example; dmarc=pass header.from={EMAIL.rsplit('@', 1)[1]}"
+        event = AnymailInboundEvent(event_type=EventType.INBOUND, event_id="in-1", message=message, esp_event=None)
+        assert handle_inbound(run, event) == Outcome.IGNORED
+        assert Subscriber.objects.get().status == "active"
+
+    def test_our_esps_header_with_a_version_and_in_another_case_is_trusted(self, run, person):
+        header = {"Authentication-Results": f"MX.Example 1; dmarc=pass header.from={EMAIL.rsplit('@', 1)[1]}"}
+        assert handle_inbound(run, inbound_event(headers=header)) == Outcome.APPLIED
+        assert not Subscriber.objects.exists()
+
+    def test_with_no_authserv_id_configured_no_email_withdraws_anyone(self, run, person, mailoutbox, settings, caplog):
+        settings.INBOUND_AUTHSERV_IDS = []
+        assert handle_inbound(run, inbound_event()) == Outcome.IGNORED
+        assert Subscriber.objects.get().status == "active"
+        assert mailoutbox == []
+        assert "INBOUND_AUTHSERV_ID is not set" in caplog.text
+
+    @pytest.mark.parametrize(
         "results",
         ["dkim=pass header.d={domain} header.s=s1", "spf=pass smtp.mailfrom=bounce@mail.{domain}"],
     )
@@ -365,3 +409,59 @@ def test_withdrawal_events_are_recorded_with_the_esp_as_source(run, delivery):
     # Erased, so the evidence is gone; the count keeps the reason.
     assert not ConsentEvent.objects.exists()
     assert DailyStat.objects.get(metric="erasures").reason == "complaint"
+
+
+class TestTrust:
+    def test_an_event_older_than_the_window_is_refused_and_changes_nothing(self, run, delivery, caplog):
+        old = tracking_event(EventType.COMPLAINED, delivery, timestamp=timezone.now() - datetime.timedelta(days=400))
+        with pytest.raises(webhooks.WebhookEventTooOld):
+            handle(run, old)
+        assert not WebhookEvent.objects.exists()
+        assert Subscriber.objects.get().status == "active"
+        assert "outside WEBHOOK_MAX_AGE_SECONDS" in caplog.text
+
+    def test_an_event_dated_inside_the_window_is_applied(self, run, delivery):
+        recent = tracking_event(EventType.COMPLAINED, delivery, timestamp=timezone.now() - datetime.timedelta(days=2))
+        assert handle(run, recent) == Outcome.APPLIED
+        assert not Subscriber.objects.exists()
+
+    def test_an_inbound_message_older_than_the_window_is_refused(self, run, person):
+        event = inbound_event()
+        event.timestamp = timezone.now() - datetime.timedelta(days=400)
+        with pytest.raises(webhooks.WebhookEventTooOld):
+            handle_inbound(run, event)
+        assert Subscriber.objects.get().status == "active"
+
+    @pytest.mark.parametrize(
+        "metadata",
+        [
+            {"delivery_id": "{pk}"},  # what every recipient saw in X-Tidings-Delivery before
+            {"delivery_ref": "{pk}"},
+            {"delivery_ref": "{pk}.AAAAAAAAAAAAAAAA"},
+            {"delivery_ref": "{other}"},
+        ],
+    )
+    def test_a_complaint_naming_a_guessed_delivery_erases_no_one(self, run, delivery, metadata):
+        other = make_delivery_reference(delivery.pk + 1)
+        forged = AnymailTrackingEvent(
+            event_type=EventType.COMPLAINED,
+            event_id="forged-1",
+            metadata={key: value.format(pk=delivery.pk, other=other) for key, value in metadata.items()},
+            recipient="attacker@example.net",
+            esp_event={"id": "forged-1"},
+        )
+        assert handle(run, forged) == Outcome.UNMATCHED
+        assert Subscriber.objects.get().status == "active"
+        assert not Suppression.objects.exists()
+
+    def test_an_unverified_reference_falls_back_to_the_esp_message_id(self, run, delivery):
+        event = AnymailTrackingEvent(
+            event_type=EventType.COMPLAINED,
+            event_id="evt-9",
+            metadata={"delivery_ref": f"{delivery.pk}.AAAAAAAAAAAAAAAA"},
+            message_id="esp-1",
+            recipient=EMAIL,
+            esp_event={"id": "evt-9"},
+        )
+        assert handle(run, event) == Outcome.APPLIED
+        assert Suppression.objects.get().reason == "complaint"

@@ -1,19 +1,26 @@
 """ESP webhooks over HTTP, through django-anymail's own views, as the providers post them."""
 
 import base64
+import datetime
 import hashlib
 import hmac
 import json
 import time
+from importlib.util import find_spec
 
 import pytest
+from anymail.urls import urlpatterns as anymail_urlpatterns
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from subscriptions.addresses import email_hmac
 from subscriptions.models import Delivery, Mailing, Subscriber, Suppression, WebhookEvent
+from subscriptions.tokens import make_delivery_reference
+from subscriptions.views.webhooks import esp_of
 from tests.factories import CampaignFactory, SubscriberFactory, SubscriptionFactory, TopicFactory
+from tests.fake_sns import TOPIC as SNS_TOPIC
+from tests.fake_sns import fake_sns
 from tests.nothing_left import assert_nothing_left
 from tests.signup_helpers import last_mail_to
 
@@ -26,9 +33,18 @@ SECRET = "tidings-webhooks:correct-horse"
 SIGNING_KEY = "mailgun-signing-key"
 
 
+def sending_through(*esps):
+    """MAILERS naming these anymail ESPs (beside the test outbox), as an operator configures them."""
+    return {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}} | {
+        esp: {"BACKEND": f"anymail.backends.{esp}.EmailBackend"} for esp in esps
+    }
+
+
 @pytest.fixture(autouse=True)
 def webhook_settings(settings):
     settings.ANYMAIL = {"WEBHOOK_SECRET": SECRET, "MAILGUN_WEBHOOK_SIGNING_KEY": SIGNING_KEY}
+    settings.MAILERS = sending_through("postmark", "mailgun", "sendgrid")
+    settings.INBOUND_AUTHSERV_IDS = ["mx.example"]
 
 
 @pytest.fixture
@@ -62,8 +78,8 @@ def postmark_bounce(delivery, bounce_type="HardBounce", event_id=432337203685477
         "Type": bounce_type,
         "MessageID": "pm-1",
         "Email": EMAIL,
-        "BouncedAt": "2026-03-01T10:00:00Z",
-        "Metadata": {"delivery_id": str(delivery.pk)},
+        "BouncedAt": timezone.now().isoformat(),
+        "Metadata": {"delivery_ref": make_delivery_reference(delivery.pk)},
     }
 
 
@@ -72,8 +88,9 @@ def post_postmark(client, payload, **headers):
     return client.post(url, data=json.dumps(payload), content_type="application/json", **headers)
 
 
-def mailgun_signature(key=SIGNING_KEY):
-    timestamp, token = str(int(time.time())), "tok-" + hashlib.sha1(str(time.time_ns()).encode()).hexdigest()  # noqa: S324
+def mailgun_signature(key=SIGNING_KEY, at=None):
+    timestamp = str(int(at if at is not None else time.time()))
+    token = "tok-" + hashlib.sha1(str(time.time_ns()).encode()).hexdigest()  # noqa: S324
     digest = hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
     return {"timestamp": timestamp, "token": token, "signature": digest}
 
@@ -117,7 +134,7 @@ class TestTracking:
                 "timestamp": time.time(),
                 "recipient": EMAIL,
                 "message": {"headers": {"message-id": "pm-1"}},
-                "user-variables": {"delivery_id": str(delivery.pk)},
+                "user-variables": {"delivery_ref": make_delivery_reference(delivery.pk)},
             },
         }
         url = reverse("anymail:mailgun_tracking_webhook")
@@ -145,12 +162,12 @@ class TestTracking:
             "sg_event_id": f"sg-event-{bounce_type}",
             "sg_message_id": "call-id-not-per-person.filter0001",
             "anymail_id": "0b8f3c2e-anymail-id",
-            "delivery_id": str(delivery.pk),
+            "delivery_ref": make_delivery_reference(delivery.pk),
             "reason": "550 5.1.1 The email account that you tried to reach does not exist.",
             "status": "5.1.1",
         }
         if not with_delivery_id:
-            del event["delivery_id"]
+            del event["delivery_ref"]
         url = reverse("anymail:sendgrid_tracking_webhook")
         response = run(client.post, url, data=json.dumps([event]), content_type="application/json", **basic_auth())
         assert response.status_code == 200
@@ -219,3 +236,149 @@ def test_the_webhooks_set_no_cookie_and_need_no_csrf(run, delivery):
     response = run(post_postmark, client, postmark_bounce(delivery, bounce_type="SoftBounce"), **basic_auth())
     assert response.status_code == 200
     assert "Set-Cookie" not in response.headers
+
+
+class TestOnlyTheConfiguredEsp:
+    @pytest.mark.parametrize(
+        ("configured", "answers"),
+        [(("mailgun",), 404), (("postmark",), 200), (("mailgun", "postmark"), 200)],
+    )
+    def test_only_the_endpoints_of_the_esps_we_send_through_answer(
+        self, run, client, delivery, settings, configured, answers
+    ):
+        """Were an unsigned ESP's endpoint open beside Mailgun's, a forged event posted
+        there would skip Mailgun's signature check."""
+        settings.MAILERS = sending_through(*configured)
+        response = run(post_postmark, client, postmark_bounce(delivery), **basic_auth())
+        assert response.status_code == answers
+        assert Subscriber.objects.filter(status="active").exists() is (answers == 404)
+        assert WebhookEvent.objects.exists() is (answers == 200)
+
+    def test_with_no_esp_configured_no_webhook_answers(self, run, client, delivery, settings):
+        settings.MAILERS = {"default": {"BACKEND": "subscriptions.outbox.OutboxBackend"}}
+        for name in ("postmark_tracking_webhook", "mailgun_tracking_webhook", "amazon_ses_tracking_webhook"):
+            response = run(client.post, reverse(f"anymail:{name}"), data="{}", content_type="application/json")
+            assert response.status_code == 404
+
+
+def mailgun_complaint(delivery, *, signature=None, at=None, event_id="mg-event-1"):
+    return {
+        "signature": signature or mailgun_signature(),
+        "event-data": {
+            "event": "complained",
+            "id": event_id,
+            "timestamp": at if at is not None else time.time(),
+            "recipient": EMAIL,
+            "message": {"headers": {"message-id": "pm-1"}},
+            "user-variables": {"delivery_ref": make_delivery_reference(delivery.pk)},
+        },
+    }
+
+
+def post_mailgun(client, payload):
+    url = reverse("anymail:mailgun_tracking_webhook")
+    return client.post(url, data=json.dumps(payload), content_type="application/json", **basic_auth())
+
+
+DAYS_400 = 400 * 86400
+
+
+class TestFreshness:
+    def test_a_validly_signed_mailgun_event_400_days_old_is_refused(self, run, client, delivery, caplog):
+        then = time.time() - DAYS_400
+        response = run(post_mailgun, client, mailgun_complaint(delivery, signature=mailgun_signature(at=then), at=then))
+        assert response.status_code == 400
+        assert Subscriber.objects.get().status == "active"
+        assert not WebhookEvent.objects.exists()
+        assert "outside WEBHOOK_MAX_AGE_SECONDS" in caplog.text
+
+    def test_a_fresh_signature_cannot_carry_an_old_event(self, run, client, delivery):
+        response = run(post_mailgun, client, mailgun_complaint(delivery, at=time.time() - DAYS_400))
+        assert response.status_code == 400
+        assert Subscriber.objects.get().status == "active"
+
+    def test_a_mailgun_signature_is_taken_once(self, run, client, delivery):
+        """Mailgun signs a timestamp and a token, not the event: a seen signature could carry any event."""
+        signature = mailgun_signature()
+        delivered = mailgun_complaint(delivery, signature=signature, event_id="mg-delivered")
+        delivered["event-data"]["event"] = "delivered"
+        assert run(post_mailgun, client, delivered).status_code == 200
+        replayed = mailgun_complaint(delivery, signature=signature, event_id="mg-complaint")
+        assert run(post_mailgun, client, replayed).status_code == 400
+        assert Subscriber.objects.get().status == "active"
+
+    def test_a_window_of_a_few_days_still_takes_a_retried_event(self, run, client, delivery):
+        response = run(post_mailgun, client, mailgun_complaint(delivery, at=time.time() - 2 * 86400))
+        assert response.status_code == 200
+        assert Suppression.objects.get().reason == "complaint"
+
+
+def ses_bounce():
+    """An Amazon SES bounce notification, as SES gives it to SNS."""
+    now = timezone.now().isoformat()
+    return {
+        "notificationType": "Bounce",
+        "bounce": {
+            "bounceType": "Permanent",
+            "bounceSubType": "General",
+            "bouncedRecipients": [{"emailAddress": EMAIL, "status": "5.1.1"}],
+            "timestamp": now,
+            "feedbackId": "fb-1",
+        },
+        "mail": {"timestamp": now, "messageId": "pm-1", "destination": [EMAIL]},
+    }
+
+
+def post_sns(client, body):
+    return client.post(
+        reverse("anymail:amazon_ses_tracking_webhook"),
+        data=json.dumps(body),
+        content_type="text/plain; charset=UTF-8",
+        HTTP_X_AMZ_SNS_MESSAGE_TYPE=body["Type"],
+        HTTP_X_AMZ_SNS_MESSAGE_ID=body["MessageId"],
+        **basic_auth(),
+    )
+
+
+class TestAmazonSes:
+    @pytest.fixture(autouse=True)
+    def ses(self, settings):
+        settings.MAILERS = sending_through("amazon_ses")
+        settings.AMAZON_SES_SNS_TOPIC_ARNS = [SNS_TOPIC]
+        sns = fake_sns()
+        sns.install()
+        return sns
+
+    @pytest.mark.parametrize("forgery", ["another_key", "another_topic", "changed", "old", "no_topic_configured"])
+    def test_an_sns_notification_sns_did_not_sign_for_our_topic_is_refused(
+        self, run, client, delivery, ses, settings, forgery
+    ):
+        if forgery == "another_key":
+            body = fake_sns().notification(ses_bounce())  # same certificate URL, another key
+        elif forgery == "another_topic":
+            body = ses.notification(ses_bounce(), topic="arn:aws:sns:eu-west-1:999999999999:theirs")
+        elif forgery == "old":
+            body = ses.notification(ses_bounce(), sent=timezone.now() - datetime.timedelta(days=400))
+        else:
+            body = ses.notification(ses_bounce())
+        if forgery == "changed":
+            body["Message"] = body["Message"].replace("Permanent", "Permanent ")
+        if forgery == "no_topic_configured":
+            settings.AMAZON_SES_SNS_TOPIC_ARNS = []
+        response = run(post_sns, client, body)
+        assert response.status_code == 400
+        assert Subscriber.objects.get().status == "active"
+        assert not WebhookEvent.objects.exists()
+
+    def test_a_genuine_sns_bounce_withdraws_and_suppresses(self, run, client, delivery, ses):
+        pytest.importorskip("boto3", reason="anymail's Amazon SES webhook needs boto3 (anymail[amazon-ses])")
+        response = run(post_sns, client, ses.notification(ses_bounce(), version="2"))
+        assert response.status_code == 200
+        assert Suppression.objects.get().reason == "hard_bounce"
+        assert_nothing_left(EMAIL, NAME)
+
+
+def test_every_anymail_endpoint_belongs_to_an_esp_one_can_send_through():
+    """A URL whose ESP no mailer could name would never answer: a renamed one would vanish silently."""
+    for pattern in anymail_urlpatterns:
+        assert find_spec(f"anymail.backends.{esp_of(pattern)}") is not None, pattern.name

@@ -1,0 +1,45 @@
+"""Django's SMTP backend for one person's mail, with a refused recipient's address kept out of the error.
+
+Confirmations, welcomes and notices go through Django's mail API from tasks that
+retry OSErrors (a dropped connection). smtplib's SMTPRecipientsRefused is an OSError
+whose message is the address and the server's reply (which quotes it again), so a
+mailbox that does not exist was tried six times and its address logged each time.
+Here a refusal at RCPT becomes RecipientRefused (5xx: not an OSError, so not
+retried) or RecipientDeferred (4xx: retried), and neither names the address.
+config/settings.py uses this backend for MAILER=smtp; bulk mail over SMTP goes
+through transports.SmtpTransport, which reads the same connection settings.
+"""
+
+import smtplib
+from typing import Any
+
+from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
+
+
+class RecipientRefused(Exception):
+    """A transactional email's only recipient was refused for good (SMTP 5xx at RCPT).
+
+    Not an OSError, unlike smtplib's SMTPRecipientsRefused, so the tasks that retry
+    OSErrors (a dropped connection) do not retry this; and it names no address, so
+    neither does the log line a failed task writes.
+    """
+
+
+class RecipientDeferred(OSError):
+    """Refused for now (SMTP 4xx at RCPT): an OSError, so the task retries it; no address."""
+
+
+class SmtpMailer(SmtpBackend):
+    """Django's SMTP backend, for one person's mail (confirmations, notices), with its
+    refused recipients turned into RecipientRefused or RecipientDeferred."""
+
+    def _send(self, email_message: Any) -> bool:
+        try:
+            return bool(super()._send(email_message))  # type: ignore[misc]  # private, not in the stubs
+        except smtplib.SMTPRecipientsRefused as error:
+            codes = sorted(code for code, _ in error.recipients.values())
+            code = codes[0] if codes else 550
+            # "from None": the chained original, which quotes the address, must not reach a traceback.
+            if all(500 <= each < 600 for each in codes):
+                raise RecipientRefused(f"SMTP {code} at RCPT: refused for good") from None
+            raise RecipientDeferred(f"SMTP {code} at RCPT: refused for now") from None
