@@ -1,4 +1,4 @@
-"""Container health check: GET /healthz on this container's own web server.
+"""Container health check: GET /healthz (liveness, no I/O) on this container's own web server.
 
 The Host header names one of ALLOWED_HOSTS (Django answers 400 to any other), and when
 a proxy's HTTPS header is trusted the probe sends it, so SECURE_SSL_REDIRECT does not

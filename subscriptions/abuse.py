@@ -7,7 +7,9 @@ them). Keys never hold an address or an IP in clear: both are keyed hashes, so t
 
 import hashlib
 import hmac
+import logging
 import re
+import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,7 +23,12 @@ from django.utils.crypto import constant_time_compare
 from subscriptions.addresses import email_hmac
 from subscriptions.redis_client import HotScript
 
+logger = logging.getLogger(__name__)
+
 FORM_STAMP_SALT = "tidings.form-stamp"
+# The one per-address limit on "lost your link?": a refusal by it means a link went to
+# that inbox minutes ago, so the page says to look there (views/manage.py).
+MANAGE_LINK_WINDOW = "manage-link-window"
 
 
 @dataclass(frozen=True)
@@ -52,7 +59,29 @@ def client_ip(request: HttpRequest) -> str:
         hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
         if len(hops) >= settings.TRUSTED_PROXY_COUNT:
             return hops[-settings.TRUSTED_PROXY_COUNT]
+    elif not _forwarded_warning_given.is_set() and any(name in request.headers for name in FORWARDING_HEADERS):
+        _warn_forwarded_untrusted()
     return str(request.META.get("REMOTE_ADDR", ""))
+
+
+# Headers a proxy in front adds. Seeing one with no trusted proxy configured most likely
+# means every visitor arrives from the proxy's address and shares one per-IP limit.
+FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+_forwarded_warning_given = threading.Event()
+
+
+def _warn_forwarded_untrusted() -> None:
+    _forwarded_warning_given.set()  # once per process: this is configuration, not an event
+    logger.warning(
+        "A request carries a forwarding header (X-Forwarded-For or similar) but no trusted proxy is "
+        "configured, so the per-client limits see the proxy's address, not the client's. Behind a proxy, "
+        "set TRUSTED_PROXY_HEADER (and TRUSTED_PROXY_COUNT); see docs/operations.md."
+    )
+
+
+def forwarded_warning_reset() -> None:
+    """Forget that the warning was given (tests)."""
+    _forwarded_warning_given.clear()
 
 
 def _hashed(value: str) -> str:
@@ -158,9 +187,15 @@ def _mail_limits_of(per_address_hour: int, window_seconds: int, per_week: int, p
         Limit("email-window", 1, window_seconds, rolling=True),
         Limit("email-week", per_week, 7 * 86400, rolling=True),
         # The circuit breaker: a flood across many addresses (list-bombing through us)
-        # stops all confirmation mail until the hour turns.
-        Limit("email-global", per_hour, 3600),
+        # stops the campaign's confirmation mail until the hour turns. Per campaign, so
+        # a flood on one campaign never stops sign-ups on the others.
+        Limit("email-campaign-hour", per_hour, 3600),
     )
+
+
+@lru_cache(maxsize=16)
+def _manage_link_limit_of(window_seconds: int) -> Limit:
+    return Limit(MANAGE_LINK_WINDOW, 1, window_seconds, rolling=True)
 
 
 def check_ip(request: HttpRequest) -> None:
@@ -191,7 +226,27 @@ def signup_checks(*, ip: str | None, campaign_id: int, email: str) -> list[tuple
         settings.CONFIRMATION_EMAILS_PER_WEEK,
         settings.CONFIRMATION_EMAILS_PER_HOUR,
     )
-    return [*per_ip, (address, per_address_hour), (address, window), (address, per_week), ("all", per_hour)]
+    return [
+        *per_ip,
+        (address, per_address_hour),
+        (address, window),
+        (address, per_week),
+        (f"campaign:{campaign_id}", per_hour),
+    ]
+
+
+def claim_manage_link_email(*, campaign_id: int, email: str, ip: str | None = None) -> None:
+    """Admit one "lost your link?" request for `email`, or raise RateLimited.
+
+    Anyone can ask for anyone's address, so these requests have limits of their own,
+    apart from the sign-up's (which count per week): a stranger's requests must never
+    keep the person from signing up, nor from their own link, for more than a window of
+    minutes. The link only ever goes to the address's own inbox, and only when it is
+    subscribed, so it cannot be used to mail strangers: the per-client limits and one
+    email per address per window are enough."""
+    address = f"manage-link:{campaign_id}:{email_hmac(email)}"
+    per_ip = [(ip, limit) for limit in _ip_limits()] if ip is not None else []
+    admit([*per_ip, (address, _manage_link_limit_of(settings.MANAGE_LINK_WINDOW_SECONDS))])
 
 
 def form_stamp(*, issued: int | None = None) -> str:

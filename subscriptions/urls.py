@@ -6,6 +6,7 @@ from subscriptions.views import api, health, manage, public, reconfirm, signup, 
 urlpatterns = [
     path("", public.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
+    path("healthz/ready", health.ready, name="healthz-ready"),
     path("c/<slug:campaign_slug>/", public.campaign_landing, name="campaign-landing"),
     path("c/<slug:campaign_slug>/check-your-email/", signup.check_email, name="signup-check-email"),
     # Before the form pattern, which would otherwise take "manage" for a form slug.

@@ -31,7 +31,7 @@ def test_a_worker_expires_an_unconfirmed_sign_up(worker_process):  # noqa: F811
 
 
 def test_a_worker_erases_a_subscriber_and_remembers_the_suppression(worker_process):  # noqa: F811
-    subscriber = SubscriberFactory(email="leaving@example.com")
+    subscriber = SubscriberFactory(email="leaving@example.com", status=Subscriber.Status.UNSUBSCRIBED)
     SubscriptionFactory(subscriber=subscriber)
 
     erase_subscriber.delay(subscriber.pk, "one_click")

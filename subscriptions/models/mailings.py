@@ -43,6 +43,9 @@ class Mailing(models.Model):
     )
     approved_by_name = models.CharField(max_length=200, blank=True, default="")
     approved_at = models.DateTimeField(null=True, blank=True)
+    # Why the last attempt to start it failed (it went back to draft); cleared when it is
+    # sent or scheduled again. Names the error, never a person.
+    start_error = models.CharField(max_length=300, blank=True, default="")
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -17,9 +17,16 @@ from django.core.mail import EmailMultiAlternatives, mailers
 from django.db import transaction
 from django.utils import timezone
 
-from subscriptions.models import AuditEvent, Campaign, Mailing, Subscriber, Topic
-from subscriptions.services.audit import Actor, recorded_actor
-from subscriptions.services.compose import Personal, body_problems, link_url, mailing_compile
+from subscriptions import permissions, selectors
+from subscriptions.models import Campaign, Mailing, Permission, Subscriber, Topic
+from subscriptions.services.audit import Actor, actor_name, audit_record, recorded_actor
+from subscriptions.services.compose import (
+    Personal,
+    body_problems,
+    link_url,
+    mailing_compile,
+    personal_url_problems,
+)
 from subscriptions.services.sending import campaign_can_send, mailing_stop
 from subscriptions.sparkpost import written_for_default_mailer
 
@@ -48,6 +55,7 @@ def mailing_problems(*, mailing: Mailing, topics: Iterable[Topic] | None = None)
     if "\r" in mailing.subject or "\n" in mailing.subject:
         problems.append("The subject has a line break: it must be one line.")
     problems += body_problems(mailing.body)
+    problems += personal_url_problems(body=mailing.body, tracking_mode=campaign.tracking_mode)
     if topics is None:
         topics = mailing.topics.all() if mailing.pk else []
     audience = list(topics)
@@ -100,10 +108,14 @@ def mailing_create(
 
 
 def _audit(action: str, mailing: Mailing, actor: Actor, **details: object) -> None:
-    AuditEvent.objects.create(
-        actor=recorded_actor(actor), action=action, campaign_id=mailing.campaign_id,
-        target_type="mailing", target_id=mailing.pk, details=details,
-    )  # fmt: skip
+    audit_record(
+        actor=actor,
+        action=action,
+        campaign_id=mailing.campaign_id,
+        target_type="mailing",
+        target_id=mailing.pk,
+        **details,
+    )
 
 
 def _locked(mailing_id: int) -> Mailing:
@@ -119,8 +131,10 @@ def mailing_schedule(*, mailing_id: int, send_at: datetime.datetime, actor: Acto
         if mailing.status not in (Mailing.Status.DRAFT, Mailing.Status.SCHEDULED):
             raise ValidationError(f"This mailing is {mailing.get_status_display().lower()}: it cannot be scheduled.")
         mailing_validate(mailing=mailing)
+        _require_approval(mailing)
         mailing.status, mailing.scheduled_at = Mailing.Status.SCHEDULED, max(send_at, timezone.now())
-        mailing.save(update_fields=["status", "scheduled_at"])
+        mailing.start_error = ""
+        mailing.save(update_fields=["status", "scheduled_at", "start_error"])
         _audit("mailing_scheduled", mailing, actor, scheduled_at=mailing.scheduled_at.isoformat())
     return mailing
 
@@ -132,11 +146,91 @@ def mailing_send_now(*, mailing_id: int, actor: Actor = None) -> Mailing:
         if mailing.status not in (Mailing.Status.DRAFT, Mailing.Status.SCHEDULED):
             raise ValidationError(f"This mailing is {mailing.get_status_display().lower()}: it is not sent again.")
         mailing_validate(mailing=mailing)
+        _require_approval(mailing)
         mailing.status, mailing.scheduled_at = Mailing.Status.SCHEDULED, timezone.now()
-        mailing.save(update_fields=["status", "scheduled_at"])
+        mailing.start_error = ""
+        mailing.save(update_fields=["status", "scheduled_at", "start_error"])
         _audit("mailing_sent", mailing, actor)
         transaction.on_commit(_dispatch_now)
     return mailing
+
+
+def mailing_audience_count(*, mailing: Mailing) -> int:
+    """How many people the mailing would go to now (the fan-out's rule)."""
+    topic_ids = (
+        None if mailing.kind == Mailing.Kind.SERVICE_NOTICE else list(mailing.topics.values_list("pk", flat=True))
+    )
+    return selectors.audience(campaign=mailing.campaign, topic_ids=topic_ids).count()
+
+
+def mailing_needs_approval(*, mailing: Mailing) -> bool:
+    """Whether the campaign's two-person rule applies: its audience is over the threshold."""
+    threshold = mailing.campaign.approval_threshold
+    return threshold is not None and mailing_audience_count(mailing=mailing) > threshold
+
+
+def mailing_is_approved(mailing: Mailing) -> bool:
+    # mailing_approve refuses the creator; the comparison guards rows written any other way.
+    return mailing.approved_at is not None and (
+        mailing.approved_by_id is None or mailing.approved_by_id != mailing.created_by_id
+    )
+
+
+def _require_approval(mailing: Mailing) -> None:
+    if not mailing_is_approved(mailing) and mailing_needs_approval(mailing=mailing):
+        raise ValidationError(
+            f"This mailing goes to more than {mailing.campaign.approval_threshold} people, so a member "
+            "who did not draft it must approve it before it is sent or scheduled."
+        )
+
+
+def mailing_approve(*, mailing_id: int, actor: Actor) -> Mailing:
+    """Record a second member's approval of a draft: not its creator's own."""
+    approver = recorded_actor(actor)
+    with transaction.atomic():
+        mailing = _locked(mailing_id)
+        if mailing.status != Mailing.Status.DRAFT:
+            raise ValidationError(f"This mailing is {mailing.get_status_display().lower()}: only a draft is approved.")
+        if approver is None or approver.pk == mailing.created_by_id:
+            raise ValidationError("You drafted this mailing, so another member must approve it.")
+        if not permissions.has_permission(approver, mailing.campaign_id, Permission.SEND):
+            raise ValidationError("Only a member who may send this campaign's mailings can approve them.")
+        mailing.approved_by = approver
+        mailing.approved_by_name = actor_name(approver)
+        mailing.approved_at = timezone.now()
+        mailing.save(update_fields=["approved_by", "approved_by_name", "approved_at"])
+        _audit("mailing_approved", mailing, actor, audience=mailing_audience_count(mailing=mailing))
+    return mailing
+
+
+def mailing_approval_clear(*, mailing: Mailing, actor: Actor = None) -> bool:
+    """Forget an approval because the draft changed: what was approved is not what
+    would go. Call on every change to a draft's content or audience. True if one was cleared."""
+    if mailing.approved_at is None:
+        return False
+    mailing.approved_by, mailing.approved_by_name, mailing.approved_at = None, "", None
+    Mailing.objects.filter(pk=mailing.pk).update(approved_by=None, approved_by_name="", approved_at=None)
+    _audit("mailing_approval_cleared", mailing, actor)
+    return True
+
+
+def mailing_start_failed(*, mailing_id: int, error: BaseException) -> bool:
+    """A due mailing that could not start (its mailer cannot be built, its fan-out
+    fails): back to draft, so it neither sits "Scheduled" for ever, retried and failing
+    every minute, nor goes out half-made; the reason is shown on the mailing
+    (`start_error`, until it is sent or scheduled again) and goes in the audit trail. False, changing nothing, when the mailing had started (a
+    fault after that is the sending's to handle) or was no longer scheduled."""
+    # The error's kind and message: a mailer's missing setting, an SQL error. Fan-out
+    # errors name ids and SQL, never an address (its parameters are ids and topics).
+    reason = f"{type(error).__name__}: {error}"[:300]
+    with transaction.atomic():
+        mailing = Mailing.objects.select_for_update().filter(pk=mailing_id, status=Mailing.Status.SCHEDULED).first()
+        if mailing is None:
+            return False
+        mailing.status, mailing.scheduled_at, mailing.start_error = Mailing.Status.DRAFT, None, reason
+        mailing.save(update_fields=["status", "scheduled_at", "start_error"])
+        _audit("mailing_start_failed", mailing, None, reason=reason)
+    return True
 
 
 def _dispatch_now() -> None:

@@ -76,6 +76,10 @@ def _key(mailer: str) -> str:
 
 def ratelimit_try_take(*, mailer: str, count: int, rate: float | None = None, burst: int | None = None) -> Grant:
     """Take up to `count` tokens now; say how long to wait when none are left."""
+    if not settings.REDIS_URL:
+        # The demo: one process writing to a local outbox, no bucket to share and no
+        # ESP to protect.
+        return Grant(granted=max(count, 1), wait_seconds=0.0)
     rate = rate or settings.SEND_RATE_PER_SECOND
     burst = burst or settings.SEND_RATE_BURST
     take, _ = _scripts(settings.REDIS_URL)
@@ -100,5 +104,7 @@ def ratelimit_take(
 
 def ratelimit_pause(*, mailer: str, seconds: float) -> float:
     """Stop every worker drawing from this mailer's bucket for `seconds` (never shortens a pause)."""
+    if not settings.REDIS_URL:  # the demo (see ratelimit_try_take)
+        return max(seconds, 0.0)
     _, pause = _scripts(settings.REDIS_URL)
     return float(pause(keys=[_key(mailer)], args=[max(seconds, 0.0)]))

@@ -19,20 +19,23 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.core.mail import mailers
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from subscriptions.addresses import email_hmac
 from subscriptions.bulk_mime import MimeTemplate, Recipient, UnsendableAddress, envelope_address
-from subscriptions.models import Campaign, Delivery, Mailing, Suppression
+from subscriptions.models import Campaign, ConsentEvent, Delivery, Mailing, Suppression
 from subscriptions.models.mailings import PERSON_BITS, mailing_delivery_ids
+from subscriptions.services import sending_portable
 from subscriptions.services.compose import Personal, link_pattern, mailing_compile
 from subscriptions.services.ratelimit import RateLimitTimeout, ratelimit_pause, ratelimit_take
 
 # Webhook views reconcile through sending.delivery_reconcile; the rules live in services.reconcile.
 from subscriptions.services.reconcile import delivery_reconcile, mailing_progress  # noqa: F401
 from subscriptions.services.stats import stat_increment
+from subscriptions.services.withdrawal import WithdrawalReason, subscriber_withdraw
 from subscriptions.tokens import LinkPurpose, make_link_token_for
 from subscriptions.transports import (
     Ambiguous,
@@ -40,6 +43,7 @@ from subscriptions.transports import (
     Outgoing,
     Permanent,
     RateLimited,
+    Refused,
     Transient,
     Transport,
     backoff_seconds,
@@ -164,6 +168,7 @@ class Result:
     esp_message_id: str = ""
     error: str = ""
     esp_down: bool = False
+    refused: bool = False  # the server refused the address itself for good (transports.Refused)
 
 
 @dataclass
@@ -198,6 +203,8 @@ def mailing_fan_out(*, mailing: Mailing) -> int:
     that completes an earlier one counts the rows afresh once its own are in, since
     ON CONFLICT skips, uncounted, rows that commit while it runs."""
     audience, topic_ids = _audience(mailing)
+    if connection.vendor != "postgresql":  # the demo's SQLite
+        return sending_portable.fan_out(mailing=mailing, topic_ids=topic_ids if audience == "topics" else None)
     before = Delivery.objects.of_mailing(mailing.pk).count()  # an earlier attempt's rows
     sql = _FAN_OUT.format(audience=_AUDIENCE[audience], on_conflict=_ON_CONFLICT if before else "")
     params: dict[str, Any] = {
@@ -265,6 +272,9 @@ def mailing_start(*, mailing_id: int) -> bool:
             Mailing.objects.filter(pk=mailing.pk).update(status=Mailing.Status.CANCELLED, finished_at=timezone.now())
             logger.warning("mailing %s cancelled: its campaign has ended", mailing.pk)
             return False
+        # A mailer that cannot even be built (a missing package or setting) fails here,
+        # before anyone is queued, rather than in every send task, leaving people unknown.
+        mailers[BULK_MAILER].close()
         count = mailing_fan_out(mailing=mailing)
         now = timezone.now()
         status = Mailing.Status.SENDING if count else Mailing.Status.SENT
@@ -285,13 +295,36 @@ def mailings_dispatch_due() -> int:
             started += mailing_start(mailing_id=pk)
         except SoftTimeLimitExceeded:  # the task is out of time: stop here, gracefully
             raise
-        except Exception:
-            # One mailing must not hold up those behind it. If its start rolled back it
-            # stays scheduled, and the next beat tries it again (a fan-out that failed
-            # part-way is completed then); if only queueing its send tasks failed, after
-            # commit, the sweeper queues them.
-            logger.exception("mailing %s: starting it failed; the next beat or the sweeper takes it up", pk)
+        except Exception as error:
+            # One mailing must not hold up those behind it.
+            if _passes_by_itself(error):
+                # Its start rolled back and it stays scheduled: the next beat tries it
+                # again (a fan-out that failed part-way is completed then).
+                logger.exception("mailing %s: starting it failed; the next beat takes it up", pk)
+            else:
+                _start_failed(pk, error)
     return started
+
+
+def _passes_by_itself(error: Exception) -> bool:
+    """A database that is away (or SQLite busy) comes back. SQLite also raises
+    OperationalError for SQL it cannot run, which never passes."""
+    if not isinstance(error, OperationalError | InterfaceError):
+        return False
+    return connection.vendor == "postgresql" or "locked" in str(error)
+
+
+def _start_failed(mailing_id: int, error: Exception) -> None:
+    """A start that fails for a reason that will not pass by itself (configuration, a
+    bug) goes back to draft with the reason where staff look (mailings.mailing_start_failed).
+    If only queueing its send tasks failed, after commit, it had started: the sweeper
+    queues them."""
+    from subscriptions.services.mailings import mailing_start_failed
+
+    if mailing_start_failed(mailing_id=mailing_id, error=error):
+        logger.exception("mailing %s could not start; it is a draft again", mailing_id)
+    else:
+        logger.exception("mailing %s: after it started, queueing its send tasks failed; the sweeper does", mailing_id)
 
 
 def enqueue_send_tasks(*, mailing_id: int, count: int, after: int = 0) -> None:
@@ -319,6 +352,9 @@ def deliveries_claim(*, mailing: Mailing, limit: int, after: int = 0) -> list[Cl
     `after` (0: from the mailing's first). Claims walk the primary key: starting where
     the last claim ended keeps that walk short however much is already sent."""
     audience, topic_ids = _audience(mailing)
+    if connection.vendor != "postgresql":  # the demo's SQLite
+        audience_ids = topic_ids if audience == "topics" else None
+        return sending_portable.claim(mailing=mailing, topic_ids=audience_ids, limit=limit, after=after)
     sql = _CLAIM.format(audience=_AUDIENCE[audience])
     first, end = mailing_delivery_ids(mailing.pk)
     params: dict[str, Any] = {"after": max(after, first - 1), "end": end, "limit": limit, "topics": topic_ids}
@@ -343,6 +379,8 @@ def deliveries_mark(*, mailing_id: int, campaign_id: int, results: dict[int, Res
     """Record a batch's outcome in one statement, and the mailing's counters with it."""
     if not results:
         return Counter()
+    if connection.vendor != "postgresql":  # the demo's SQLite
+        return _mark_portable(mailing_id=mailing_id, campaign_id=campaign_id, results=results)
     ids = list(results)
     values = [results[i] for i in ids]
     with transaction.atomic():
@@ -364,8 +402,20 @@ def deliveries_mark(*, mailing_id: int, campaign_id: int, results: dict[int, Res
     return counts
 
 
+def _mark_portable(*, mailing_id: int, campaign_id: int, results: dict[int, Result]) -> Counter[str]:
+    with transaction.atomic():
+        counts = sending_portable.mark(results)
+        increments = {f"{status}_count": F(f"{status}_count") + n for status, n in counts.items() if status != QUEUED}
+        if increments:
+            Mailing.objects.filter(pk=mailing_id).update(**increments)
+        stat_increment(campaign_id=campaign_id, metric="sends", count=counts[SENT])
+    return counts
+
+
 def mailing_complete_if_done(*, mailing_id: int) -> bool:
     """A mailing is sent when none of its deliveries is queued or sending."""
+    if connection.vendor != "postgresql":  # the demo's SQLite
+        return sending_portable.complete_if_done(mailing_id=mailing_id)
     first, end = mailing_delivery_ids(mailing_id)
     with connection.cursor() as cursor:
         cursor.execute(_COMPLETE, {"mailing": mailing_id, "first": first, "end": end})
@@ -484,6 +534,8 @@ def _settle(call: list[Outgoing], outcomes: Outcomes) -> tuple[list[tuple[Outgoi
         if isinstance(answer, str):
             # Stored as webhooks are matched (reconcile._find): without angle brackets.
             finished.append((item, Result(SENT, esp_message_id=answer.strip("<>")[:200])))
+        elif isinstance(answer, Refused):
+            finished.append((item, Result(FAILED, error=str(answer), refused=True)))
         elif isinstance(answer, Permanent):
             finished.append((item, Result(FAILED, error=str(answer))))
         elif isinstance(answer, Ambiguous):
@@ -534,6 +586,7 @@ def mailing_send_batches(*, mailing_id: int, after: int = 0, seconds: float = TA
             after = claimed[-1].delivery_id
             outcome = batch_send(claimed=claimed, transport=transport, template=template)
             totals += deliveries_mark(mailing_id=mailing_id, campaign_id=mailing.campaign_id, results=outcome.results)
+            _withdraw_refused(claimed, outcome.results)
             if outcome.stop:
                 cache.set(_heartbeat_key(mailing_id), 1, timeout=ESP_DOWN_REST_SECONDS)
                 return totals
@@ -547,6 +600,20 @@ def mailing_send_batches(*, mailing_id: int, after: int = 0, seconds: float = TA
     else:
         mailing_complete_if_done(mailing_id=mailing_id)
     return totals
+
+
+def _withdraw_refused(claimed: list[Claimed], results: dict[int, Result]) -> None:
+    """An address the receiving server refused for good has bounced: withdraw, erase and
+    suppress the person as an ESP's hard bounce does (services.webhooks). Logged by
+    delivery id, never by address."""
+    for row in claimed:
+        result = results.get(row.delivery_id)
+        if result is None or not result.refused:
+            continue
+        logger.info("delivery %s: %s; withdrawn as a hard bounce", row.delivery_id, result.error)
+        subscriber_withdraw(
+            subscriber_id=row.subscriber_id, reason=WithdrawalReason.HARD_BOUNCE, source=ConsentEvent.Source.ESP
+        )
 
 
 def mailing_stop(*, mailing: Mailing, reason: str, status: str = Mailing.Status.CANCELLED) -> int:
@@ -564,8 +631,11 @@ def mailing_stop(*, mailing: Mailing, reason: str, status: str = Mailing.Status.
 def deliveries_sweep() -> dict[str, int]:
     """Expire lost claims to `unknown`, restart mailings whose tasks vanished, finish the done."""
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_EXPIRE_CLAIMS, [settings.SEND_LEASE_SECONDS])
-        expired = Counter(row[0] for row in cursor.fetchall())
+        if connection.vendor != "postgresql":  # the demo's SQLite
+            expired = sending_portable.expire_claims(lease_seconds=settings.SEND_LEASE_SECONDS)
+        else:
+            cursor.execute(_EXPIRE_CLAIMS, [settings.SEND_LEASE_SECONDS])
+            expired = Counter(row[0] for row in cursor.fetchall())
         for mailing_id, count in expired.items():
             Mailing.objects.filter(pk=mailing_id).update(unknown_count=F("unknown_count") + count)
     restarted = completed = 0

@@ -1,11 +1,20 @@
-"""/healthz: can this process reach what it needs? For load balancers and probes."""
+"""Health answers.
+
+/healthz is liveness, for load balancers and container probes: it answers "ok" from
+the process itself, with no I/O, so probing it often costs nothing and a slow database
+never takes every web process out of the pool at once. /healthz/ready is the detailed
+check for operators (database, cache, broker, the sign-up backlog): it sends a query, a
+Redis write and a broker connection, so only DEBUG or a request bearing
+HEALTH_CHECK_TOKEN gets it; anyone else gets 404.
+"""
 
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 
 from config.celery import app as celery_app
@@ -31,7 +40,22 @@ def _check_broker() -> None:
 
 
 @never_cache
-def healthz(request: HttpRequest) -> JsonResponse:
+def healthz(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok", content_type="text/plain")
+
+
+def _operator_may_see(request: HttpRequest) -> bool:
+    token = settings.HEALTH_CHECK_TOKEN
+    if not token:
+        return settings.DEBUG
+    offered = request.headers.get("Authorization", "")
+    return offered.startswith("Bearer ") and constant_time_compare(offered.removeprefix("Bearer "), token)
+
+
+@never_cache
+def ready(request: HttpRequest) -> JsonResponse:
+    if not _operator_may_see(request):
+        raise Http404
     checks: dict[str, Any] = {}
     for name, check in (("database", _check_database), ("cache", _check_cache), ("broker", _check_broker)):
         try:

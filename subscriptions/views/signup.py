@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDi
 from django.shortcuts import render
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -137,6 +138,7 @@ def check_email(request: HttpRequest, campaign_slug: str) -> HttpResponse:
     return render(request, "subscriptions/check_email.html", {"campaign": campaign})
 
 
+@never_cache  # the path carries the token, like every other link page
 @require_http_methods(["GET", "POST"])
 def confirm(request: HttpRequest, token: str) -> HttpResponse:
     """GET only shows a button, because mail scanners follow links; the POST confirms."""

@@ -117,26 +117,7 @@ def test_public_pages_set_no_cookies(client, campaign, path):
     assert "Set-Cookie" not in response.headers
 
 
-def test_healthz_reports_every_dependency_ok(client):
-    response = client.get("/healthz")
-    assert response.status_code == 200
-    assert response.json() == {
-        "status": "ok",
-        "checks": {"database": "ok", "cache": "ok", "broker": "ok"},
-        "signup_backlog": 0,
-    }
-
-
-def test_healthz_is_unavailable_when_the_cache_is_unreachable(client, settings):
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
-    }
-    response = client.get("/healthz")
-    assert response.status_code == 503
-    body = response.json()
-    assert body["status"] == "error"
-    assert body["checks"]["cache"].startswith("error: ")
-    assert body["checks"]["database"] == "ok"
+# /healthz and /healthz/ready: tests/views/test_health.py
 
 
 def test_server_error_page_renders_without_a_request_context():
