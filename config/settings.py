@@ -6,13 +6,13 @@ message naming the missing one. With DEBUG on and nothing else configured, the a
 runs as the embedded demo: SQLite under var/, tasks in-process, mail to /dev/outbox/.
 """
 
-import os
 from pathlib import Path
 
 import dj_database_url
 from django.utils.csp import CSP
 
 from config.env import (
+    env_anymail,
     env_bool,
     env_choice,
     env_float,
@@ -61,7 +61,13 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # allauth's "Sessions" page (usersessions) uses its template filters.
+    "django.contrib.humanize",
     "anymail",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.usersessions",
     "subscriptions",
 ]
 
@@ -75,7 +81,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "subscriptions.staff_auth.StaffAuthMiddleware",
 ]
+
+AUTHENTICATION_BACKENDS = ["allauth.account.auth_backends.AuthenticationBackend"]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -156,7 +167,8 @@ if MAILER == "outbox":
     _mailer = {"BACKEND": "subscriptions.outbox.OutboxBackend", "OPTIONS": {"directory": str(VAR_DIR / "outbox")}}
 elif MAILER == "smtp":
     _mailer = {
-        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        # Django's SMTP backend, with a refused recipient raised without its address (see the class).
+        "BACKEND": "subscriptions.smtp_mailer.SmtpMailer",
         "OPTIONS": {
             "host": env_str("SMTP_HOST", required=True),
             "port": env_int("SMTP_PORT", 587, minimum=1),
@@ -173,10 +185,87 @@ MAILERS = {"default": _mailer}
 
 # django-anymail reads its ESP credentials from this dict; every ANYMAIL_* variable
 # lands here without its prefix (ANYMAIL_MAILGUN_API_KEY -> MAILGUN_API_KEY), so any
-# ESP can be configured without code changes.
-ANYMAIL = {key.removeprefix("ANYMAIL_"): value for key, value in os.environ.items() if key.startswith("ANYMAIL_")}
+# ESP can be configured without code changes. Values anymail takes as booleans, numbers
+# or JSON (dicts, lists) are parsed, and a malformed one stops start-up (config/env.py).
+ANYMAIL = env_anymail()
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Tidings <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Webhooks and inbound mail ----------------------------------------------------------
+# Webhook events dated further than this from now are refused (a 400, logged), signed or
+# not, so a captured event cannot be replayed later. It must stay below the 30 days
+# event ids are kept, so that any replay inside it is a duplicate. 3 days covers the
+# longest provider retry schedule (SendGrid, Postmark).
+WEBHOOK_MAX_AGE_SECONDS = env_int("WEBHOOK_MAX_AGE_SECONDS", 3 * 86400, minimum=300)
+if WEBHOOK_MAX_AGE_SECONDS > 29 * 86400:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("WEBHOOK_MAX_AGE_SECONDS must be at most 29 days (2505600).")
+# Amazon SES reports through SNS, and any AWS account can sign an SNS message: only
+# these topics' notifications are taken (comma-separated ARNs). Unset, none is.
+AMAZON_SES_SNS_TOPIC_ARNS = env_list("AMAZON_SES_SNS_TOPIC_ARNS")
+# The authserv-id our receiving ESP writes in its Authentication-Results header (e.g.
+# "amazonses.com"); comma-separated if several. Unset, no inbound "unsubscribe me"
+# email counts as authenticated, so none withdraws anyone (docs/unsubscribe.md).
+INBOUND_AUTHSERV_IDS = env_list("INBOUND_AUTHSERV_ID")
+
+# --- Staff area ----------------------------------------------------------------------
+# Where campaign teams work, and where platform operators find the Django admin.
+STAFF_PATH = env_str("STAFF_PATH", "staff").strip("/")
+ADMIN_PATH = env_str("ADMIN_PATH", "admin").strip("/")
+# When set (e.g. "staff.example.org"), the staff and admin paths answer 404 on every other host.
+STAFF_HOST = env_str("STAFF_HOST", "").lower()
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "staff:home"
+
+# --- Staff sign-in (django-allauth's account and MFA apps) ----------------------------
+# Configured, not written: allauth does the passwords, codes, keys and throttling; the
+# middleware in subscriptions/staff_auth.py only enforces enrolment and session limits.
+ACCOUNT_ADAPTER = "subscriptions.staff_auth.StaffAccountAdapter"
+ACCOUNT_FORMS = {"login": "subscriptions.staff_auth.StaffLoginForm"}
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+# Staff addresses come from invitations (the link proved them) or from an operator.
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+# A reset asked for an unknown address sends nothing: the page is a way to mail strangers otherwise.
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
+# No "remember me": the session cookie dies with the browser, and STAFF_SESSION_MAX_HOURS caps it anyway.
+ACCOUNT_SESSION_REMEMBER = False
+ACCOUNT_REAUTHENTICATION_TIMEOUT = env_int("STAFF_REAUTHENTICATION_SECONDS", 300, minimum=30)
+# Failed sign-ins: 10 a minute per client address, 5 per 5 minutes per account (the
+# adapter keys a name or address to its account; allauth applies the same limit to
+# wrong codes at the second-factor step). A locked account refuses even the right
+# password until the 5 minutes pass.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": "10/m/ip,5/5m/key",
+    "reset_password": "20/m/ip,5/m/key",
+    "reauthenticate": "10/m/user",
+}
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "Tidings: "
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+# allauth refuses a second factor to accounts with an unverified address (against
+# someone signing up with another's address). There is no sign-up here, and a mere
+# password-reset request records the address unverified, which would block enrolment.
+MFA_ALLOW_UNVERIFIED_EMAIL = True
+MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "Tidings")
+# Browsers offer WebAuthn only over HTTPS; the demo on http://127.0.0.1 is the exception.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
+MFA_PASSKEY_LOGIN_ENABLED = False
+# Idle and absolute limits on a signed-in session; either one passing signs the user out.
+STAFF_IDLE_TIMEOUT_MINUTES = env_int("STAFF_IDLE_TIMEOUT_MINUTES", 30, minimum=1)
+STAFF_SESSION_MAX_HOURS = env_int("STAFF_SESSION_MAX_HOURS", 12, minimum=1)
+SESSION_COOKIE_AGE = STAFF_SESSION_MAX_HOURS * 3600
+# An invitation link to join a campaign's team works this long, once.
+STAFF_INVITATION_EXPIRY_HOURS = env_int("STAFF_INVITATION_EXPIRY_HOURS", 72, minimum=1)
 
 # --- Security -----------------------------------------------------------------------
 SECURE_CSP = {
@@ -214,6 +303,9 @@ TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1, minimum=1)
 if env_str("SECURE_PROXY_SSL_HEADER"):
     SECURE_PROXY_SSL_HEADER = (env_str("SECURE_PROXY_SSL_HEADER"), "https")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# Bearer token for /healthz/ready, the detailed check (database, cache, broker). Unset:
+# only DEBUG shows it. /healthz, the cheap liveness answer, needs none.
+HEALTH_CHECK_TOKEN = env_str("HEALTH_CHECK_TOKEN", "")
 
 # --- Static files -------------------------------------------------------------------
 STATIC_URL = "/static/"
@@ -242,9 +334,18 @@ SIGNUP_LIMIT_PER_IP_PER_HOUR = env_int("SIGNUP_LIMIT_PER_IP_PER_HOUR", 60, minim
 SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR = env_int("SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR", 5, minimum=1)
 CONFIRMATION_EMAIL_WINDOW_SECONDS = env_int("CONFIRMATION_EMAIL_WINDOW_SECONDS", 300, minimum=1)
 CONFIRMATION_EMAILS_PER_WEEK = env_int("CONFIRMATION_EMAILS_PER_WEEK", 5, minimum=1)
+# Per campaign: a flood on one campaign never stops sign-ups on the others.
 CONFIRMATION_EMAILS_PER_HOUR = env_int("CONFIRMATION_EMAILS_PER_HOUR", 5000, minimum=1)
+# "Lost your link?": one email per address per window, counted apart from sign-ups.
+MANAGE_LINK_WINDOW_SECONDS = env_int("MANAGE_LINK_WINDOW_SECONDS", 300, minimum=1)
 SIGNUP_MIN_FILL_SECONDS = env_float("SIGNUP_MIN_FILL_SECONDS", 2.0, minimum=0)
+# The rate limit a new API key gets; each key's own limit is set on the staff pages.
 API_LIMIT_PER_KEY_PER_MINUTE = env_int("API_LIMIT_PER_KEY_PER_MINUTE", 600, minimum=1)
+# After a key is rotated, the old one keeps working this long so its users can move over.
+API_KEY_ROTATION_OVERLAP_HOURS = env_int("API_KEY_ROTATION_OVERLAP_HOURS", 24, minimum=0)
+# Audit events older than this are deleted by the daily retention job, the one
+# deletion the audit table's trigger allows.
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 730, minimum=30)
 
 # --- Sending ------------------------------------------------------------------------
 SEND_RATE_PER_SECOND = env_float("SEND_RATE_PER_SECOND", 50.0, minimum=0.1)
