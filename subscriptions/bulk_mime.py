@@ -15,11 +15,13 @@ import secrets
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr, formatdate
+from functools import cached_property
 
 from django.utils.encoding import punycode
 
 from subscriptions.models import Campaign
 from subscriptions.services.compose import CompiledMailing, Personal
+from subscriptions.tokens import make_delivery_reference
 
 CRLF = b"\r\n"
 _PLAIN_ADDRESS = re.compile(r"^[!#-'*+\-/-9=?A-Z^-~.]+@[A-Za-z0-9.\-]+$")
@@ -40,6 +42,24 @@ def envelope_address(address: str) -> str:
     if not _PLAIN_ADDRESS.match(ascii_address):
         raise UnsendableAddress("the address is not plain ASCII")
     return ascii_address
+
+
+ONE_CLICK = "List-Unsubscribe=One-Click"
+
+
+def list_unsubscribe_mailto(campaign: Campaign) -> str:
+    """The mailto alternative, for campaigns that take "unsubscribe me" by email."""
+    if campaign.inbound_unsubscribe and campaign.inbound_address:
+        return f", <mailto:{campaign.inbound_address}?subject=unsubscribe>"
+    return ""
+
+
+def list_unsubscribe_headers(*, campaign: Campaign, unsubscribe_url: str) -> dict[str, str]:
+    """RFC 8058 one-click unsubscribe, as every message to a subscribed person carries it."""
+    return {
+        "List-Unsubscribe": f"<{unsubscribe_url}>{list_unsubscribe_mailto(campaign)}",
+        "List-Unsubscribe-Post": ONE_CLICK,
+    }
 
 
 class UnsafeHeader(ValueError):
@@ -66,6 +86,11 @@ class Recipient:
     address: str  # already passed through envelope_address
     personal: Personal
 
+    @cached_property
+    def reference(self) -> str:
+        """What the message names its delivery by (header and ESP metadata): unguessable."""
+        return make_delivery_reference(self.delivery_id)
+
 
 class MimeTemplate:
     """One mailing's bytes, ready to be stamped per person."""
@@ -75,15 +100,13 @@ class MimeTemplate:
         self.domain = campaign.sender_domain
         self.sender = campaign.sender_email
         self.sender_name = campaign.sender_name
-        self.list_mailto = ""
-        if campaign.inbound_unsubscribe and campaign.inbound_address:
-            self.list_mailto = f", <mailto:{campaign.inbound_address}?subject=unsubscribe>"
+        self.list_mailto = list_unsubscribe_mailto(campaign)
         boundary = f"=_tidings_{secrets.token_hex(12)}"  # "_" is outside base64's alphabet
         self.head = b"".join(
             [
                 _header("From", formataddr((campaign.sender_name, campaign.sender_email), charset="utf-8")),
                 _header("Subject", compiled.subject),
-                b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" + CRLF,
+                _header("List-Unsubscribe-Post", ONE_CLICK),
                 b"MIME-Version: 1.0" + CRLF,
             ]
         )
@@ -110,7 +133,7 @@ class MimeTemplate:
             f"To: {recipient.address}\r\n"
             f"Date: {date or formatdate(localtime=False, usegmt=True)}\r\n"
             f"Message-ID: {message_id}\r\n"
-            f"X-Tidings-Delivery: {recipient.delivery_id}\r\n"
+            f"X-Tidings-Delivery: {recipient.reference}\r\n"
             f"List-Unsubscribe: {self.list_unsubscribe(personal)}\r\n"
         ).encode("ascii")
         return b"".join(

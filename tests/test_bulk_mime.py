@@ -12,6 +12,7 @@ from subscriptions.bulk_mime import (
 )
 from subscriptions.models import Mailing
 from subscriptions.services.compose import Personal, mailing_compile
+from subscriptions.tokens import make_delivery_reference
 from tests.factories import CampaignFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +45,7 @@ def test_the_bytes_parse_as_a_two_part_message_with_the_person_in_it(template):
     assert message["To"] == "zoe@example.com"
     assert message["List-Unsubscribe"] == "<https://t.test/u/1.abc/>"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert message["X-Tidings-Delivery"] == "7"
+    assert message["X-Tidings-Delivery"] == make_delivery_reference(7)
     assert "Hi Zoë!" in message.get_body(("plain",)).get_content()
     assert "Hi Zoë!" in message.get_body(("html",)).get_content()
 

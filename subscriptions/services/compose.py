@@ -39,6 +39,7 @@ FIRST_NAME_TAG = re.compile(r"""\{\{\s*first_name\s*(?:\|\s*default\s*:\s*(?:"([
 _TEMPLATE_SYNTAX = re.compile(r"\{\{|\}\}|\{%|%\}")
 # Control, line/paragraph separators and bidirectional overrides: nothing a name needs.
 _UNSAFE_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
+_ANY_FIELD = re.compile(r"\{\{.*?\}\}", re.DOTALL)
 _MARKDOWN_LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 
 SlotKind = Literal["first_name", "unsubscribe_url", "manage_url"]
@@ -114,6 +115,64 @@ class _HtmlAudit(HTMLParser):
         self.handle_starttag(tag, attrs)
 
 
+class _Urls(HTMLParser):
+    """Every link (a href) and image (img src) in a piece of HTML, in order."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        wanted = {"a": "href", "img": "src"}.get(tag)
+        self.found += [(tag, value or "") for name, value in attrs if name == wanted]
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+
+
+def _urls(html_text: str) -> list[tuple[str, str]]:
+    parser = _Urls()
+    parser.feed(html_text)
+    parser.close()
+    return parser.found
+
+
+def _personal_allowed(tag: str, tracking_mode: str) -> bool:
+    """A link goes to its site as written, so it is the same for everyone. An image may
+    carry a personal field only where the campaign tracks people individually: anywhere
+    else it would be a tracking pixel the campaign says it does not use."""
+    return tag == "img" and tracking_mode == Campaign.TrackingMode.INDIVIDUAL and settings.TRACKING_ENABLED
+
+
+def personal_url_problems(*, body: str, tracking_mode: str) -> list[str]:
+    """Links, and images outside individual tracking, whose URL carries a personal field."""
+    fields: dict[str, str] = {}
+
+    def mark(match: re.Match[str]) -> str:
+        # Letters and digits only, so Markdown still reads the URL around it as one.
+        fields[marker := f"TIDINGSFIELD{len(fields)}X"] = match.group(0)
+        return marker
+
+    marked = _ANY_FIELD.sub(mark, body)
+    problems = []
+    for tag, url in _urls(markdown_lib.markdown(marked, output_format="html")):
+        if _personal_allowed(tag, tracking_mode) or not any(marker in url for marker in fields):
+            continue
+        for marker, written in fields.items():
+            url = url.replace(marker, written)
+        if tag == "a":
+            problems.append(
+                f"The link “{url}” contains a personal field. A link goes to its site as written, so the same "
+                "link must go to everyone: take the personal field out of the link (it may go in the text)."
+            )
+        else:
+            problems.append(
+                f"The image “{url}” contains a personal field. That would tell the image's site who opened the "
+                "email, which this campaign's tracking setting does not allow: take the personal field out."
+            )
+    return problems
+
+
 def _safe_url(url: str) -> bool:
     scheme = urlsplit(url.strip()).scheme.lower()
     return scheme in URL_SCHEMES or (not scheme and not url.strip().startswith("//"))
@@ -170,6 +229,12 @@ def link_pattern(*, name: str) -> tuple[str, str]:
     return f"{settings.SITE_URL}{prefix}", suffix
 
 
+def _names_in_urls(html_body: str, markers: dict[str, Slot], tracking_mode: str) -> set[str]:
+    names = [marker for marker, slot in markers.items() if slot.kind == "first_name"]
+    urls = [url for tag, url in _urls(html_body) if not _personal_allowed(tag, tracking_mode)]
+    return {marker for marker in names if any(marker in url for url in urls)}
+
+
 def _split(rendered: str, markers: dict[str, Slot]) -> Chunks:
     pattern = re.compile("|".join(re.escape(marker) for marker in markers))
     chunks: list[str | Slot] = []
@@ -207,8 +272,12 @@ def mailing_compile(*, mailing: Mailing, topics: Iterable[Topic] | None = None) 
         "unsubscribe_url": marker(Slot("unsubscribe_url")),
         "manage_url": marker(Slot("manage_url")),
     }
-    html_body = mark_safe(markdown_to_html(body))
-    rendered_html = render_to_string("emails/mailing.html", {**context, "body_html": html_body})
-    rendered_text = render_to_string("emails/mailing.txt", {**context, "body_text": markdown_to_text(body)})
+    html_body = markdown_to_html(body)
+    rendered_html: str = render_to_string("emails/mailing.html", {**context, "body_html": mark_safe(html_body)})
+    rendered_text: str = render_to_string("emails/mailing.txt", {**context, "body_text": markdown_to_text(body)})
+    # Validation refuses them, but a mailing saved before it did may still go out: a name
+    # inside a URL is left out, so no site (nor a click count) ever gets a person's copy.
+    for unsafe in _names_in_urls(html_body, markers, campaign.tracking_mode):
+        rendered_html, rendered_text = rendered_html.replace(unsafe, ""), rendered_text.replace(unsafe, "")
     subject = " ".join(mailing.subject.split())
     return CompiledMailing(subject=subject, text=_split(rendered_text, markers), html=_split(rendered_html, markers))

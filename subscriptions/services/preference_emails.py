@@ -24,7 +24,13 @@ def manage_link_send(*, campaign_id: int, hashed_email: str) -> bool:
     if subscriber is None or not subscriber.is_active:
         return False
     context = {"subscriber": subscriber, "manage_url": manage_url(subscriber)}
-    build_email(template="manage_link", campaign=subscriber.campaign, to=subscriber.email, context=context).send()
+    build_email(
+        template="manage_link",
+        campaign=subscriber.campaign,
+        to=subscriber.email,
+        context=context,
+        subscriber=subscriber,
+    ).send()
     return True
 
 

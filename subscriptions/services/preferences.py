@@ -218,12 +218,14 @@ def manage_link_request(*, campaign: Campaign, email: str, client_ip: str | None
 
     The caller shows the same page either way. The request does the same work whether
     or not the address is known (the same limits, the same task queued), so neither
-    the page nor its timing tells. Every request passes the sign-up limits (per
-    client, per address, one email per window); a refusal (abuse.RateLimited) tells
-    nothing either. The task gets the keyed hash, never the address.
+    the page nor its timing tells. Every request passes the limits (per client, and one
+    email per address per window of minutes: abuse.claim_manage_link_email, kept apart
+    from the sign-up's so that a stranger cannot lock anyone out); a refusal
+    (abuse.RateLimited) tells nothing either. The task gets the keyed hash, never the
+    address.
     """
     email = normalise_email(email)
-    abuse.claim_confirmation_email(campaign_id=campaign.pk, email=email, ip=client_ip)
+    abuse.claim_manage_link_email(campaign_id=campaign.pk, email=email, ip=client_ip)
     campaign_pk, hashed = campaign.pk, email_hmac(email)
     transaction.on_commit(lambda: _queue_manage_link(campaign_pk, hashed))
 

@@ -22,6 +22,7 @@ from django.db.models import Max
 from subscriptions import selectors
 from subscriptions.addresses import normalise_email
 from subscriptions.models import Campaign, ConsentEvent, Mailing, PrivacyNotice, Subscriber
+from subscriptions.models.subscribers import new_link_key
 from subscriptions.services import data_export, mailings
 from subscriptions.services.audit import audit_record
 from subscriptions.services.retention import held_erasure_complete
@@ -109,7 +110,12 @@ def subscriber_rectify(
         changed = _apply_corrections(subscriber, email, first_name, attributes)
         if not changed:
             return []
-        subscriber.save(update_fields=changed)
+        rotated = []
+        if "email" in changed:
+            # As for a change the person makes (preferences.email_change_confirm): links
+            # mailed to the old inbox stop working, and so cannot show the new address.
+            subscriber.link_key, rotated = new_link_key(), ["link_key"]
+        subscriber.save(update_fields=changed + rotated)
         ConsentEvent.objects.create(
             subscriber=subscriber, kind=ConsentEvent.Kind.CHANGED, source=ConsentEvent.Source.ADMIN,
             details={"rectified": changed},

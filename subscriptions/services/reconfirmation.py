@@ -168,7 +168,9 @@ def _message(subscriber: Subscriber, reminder: bool) -> EmailMultiAlternatives:
         "lapse_on": timezone.localdate(requested_at + _grace(campaign)),
         "privacy_notice": selectors.privacy_notice_current(campaign=campaign),
     }
-    return build_email(template="reconfirm_request", campaign=campaign, to=subscriber.email, context=context)
+    return build_email(
+        template="reconfirm_request", campaign=campaign, to=subscriber.email, context=context, subscriber=subscriber
+    )
 
 
 def subscriber_reconfirm(*, subscriber_id: int, now: datetime.datetime | None = None) -> ReconfirmOutcome:

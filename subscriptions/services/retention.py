@@ -362,8 +362,10 @@ def held_erasure_complete(*, subscriber: Subscriber) -> WithdrawalReason | None:
     reason = _held_erasure_reason(subscriber)
     if not subscriber_erase(subscriber_id=subscriber.pk, reason=reason):
         return None
-    if reason == WithdrawalReason.CAMPAIGN_ENDED:
-        # As for everyone else at the campaign's end, no address hash outlives it.
+    # Whatever made them due (their own "delete my data", say), a campaign that has
+    # ended keeps no address hash: as for everyone else at its end, none outlives it.
+    ended = not Campaign.objects.filter(pk=subscriber.campaign_id, status=Campaign.Status.ACTIVE).exists()
+    if reason == WithdrawalReason.CAMPAIGN_ENDED or ended:
         Suppression.objects.filter(campaign_id=subscriber.campaign_id, email_hmac=subscriber.email_hmac).delete()
     return reason
 

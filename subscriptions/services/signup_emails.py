@@ -41,7 +41,12 @@ def signup_confirmation_send(*, event_id: int) -> bool:
             )
             context["confirm_url"] = absolute_url(reverse("signup-confirm", args=[token]))
         template = {"already": "signup_already", "add_topics": "signup_add_topics"}.get(variant, "signup_confirm")
-        build_email(template=template, campaign=campaign, to=subscriber.email, context=context).send()
+        # A first request gets no unsubscribe header (no subscription exists yet); one from
+        # someone already subscribed does.
+        message = build_email(
+            template=template, campaign=campaign, to=subscriber.email, context=context, subscriber=subscriber
+        )
+        message.send()
         event.details = {**event.details, "emailed": True}
         event.save(update_fields=["details"])
     return True
@@ -59,5 +64,7 @@ def welcome_send(*, subscriber_id: int, topic_ids: list[int]) -> bool:
         ),
         "manage_url": manage_url(subscriber),
     }
-    build_email(template="welcome", campaign=subscriber.campaign, to=subscriber.email, context=context).send()
+    build_email(
+        template="welcome", campaign=subscriber.campaign, to=subscriber.email, context=context, subscriber=subscriber
+    ).send()
     return True

@@ -47,6 +47,9 @@ _STATUS_AFTER = {
 }
 
 _STILL_RECEIVING = (Subscriber.Status.PENDING, Subscriber.Status.ACTIVE)
+# Erasures a rule makes due whatever the person's status: their callers select the people.
+# Every other reason follows a withdrawal, and lapses if the person signed up again since.
+_DUE_WHATEVER_STATUS = (WithdrawalReason.CAMPAIGN_ENDED, WithdrawalReason.RETENTION_LIMIT, WithdrawalReason.LAPSED)
 
 
 def suppression_reason(reason: WithdrawalReason) -> Suppression.Reason:
@@ -95,11 +98,15 @@ def subscriber_erase(*, subscriber_id: int, reason: WithdrawalReason) -> bool:
     """Delete everything held about one person, leaving a suppression entry and counts.
 
     A person on legal hold is kept (marked as due for erasure) until the hold lifts.
-    Returns True when the data was erased now; erasing someone already gone is a no-op.
+    Returns True when the data was erased now; erasing someone already gone is a no-op,
+    and so is erasing, after a withdrawal, someone who has signed up again since (the
+    task that does it may run long after it was queued).
     """
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().filter(pk=subscriber_id).first()
         if subscriber is None:
+            return False
+        if subscriber.status in _STILL_RECEIVING and reason not in _DUE_WHATEVER_STATUS:
             return False
         if subscriber.legal_hold:
             if subscriber.erasure_due_at is None:

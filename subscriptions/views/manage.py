@@ -5,9 +5,13 @@ shows one generic page (404), so nobody learns whether a person exists. Pages th
 carry the token are never cached.
 """
 
+from typing import Any
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -128,13 +132,28 @@ def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "subscriptions/manage/email_changed.html", context)
 
 
+def _with_datetimes(value: Any) -> Any:
+    """The export with its ISO timestamps as datetimes, for the page to show as people write them."""
+    if isinstance(value, dict):
+        return {key: _with_datetimes(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_with_datetimes(item) for item in value]
+    if isinstance(value, str) and len(value) > 19 and value[10:11] == "T":
+        return parse_datetime(value) or value
+    return value
+
+
 @never_cache
 @require_GET
 def download(request: HttpRequest, token: str) -> HttpResponse:
+    """Everything held about the person: a JSON file, or with ?format=page the same as a page to read."""
     subscriber = _active_subscriber(token)
     data = data_export.subscriber_data_export(subscriber_id=subscriber.pk) if subscriber else None
     if subscriber is None or data is None:
         return link_invalid(request)
+    if request.GET.get("format") == "page":
+        context = {"campaign": subscriber.campaign, "data": _with_datetimes(data), "token": token}
+        return render(request, "subscriptions/manage/my_data.html", context)
     response = JsonResponse(data, json_dumps_params={"indent": 2, "ensure_ascii": False})
     response["Content-Disposition"] = f'attachment; filename="{subscriber.campaign.slug}-my-data.json"'
     return response
@@ -165,7 +184,19 @@ def lost_link(request: HttpRequest, campaign_slug: str) -> HttpResponse:
             preferences.manage_link_request(
                 campaign=campaign, email=form.cleaned_data["email"], client_ip=abuse.client_ip(request)
             )
-        except abuse.RateLimited:
+        except abuse.RateLimited as refused:
+            if refused.limit == abuse.MANAGE_LINK_WINDOW:
+                return _lost_link_wait(request, context)
             return rate_limited(request)
         return render(request, "subscriptions/manage/lost_link_sent.html", context)
     return render(request, "subscriptions/manage/lost_link.html", context, status=400 if form.errors else 200)
+
+
+def _lost_link_wait(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
+    """A link went to this address minutes ago (maybe asked for by someone else): the
+    person is told to look in their inbox, not that their connection did wrong."""
+    window = settings.MANAGE_LINK_WINDOW_SECONDS
+    context = {**context, "wait_minutes": max(1, -(-window // 60))}
+    response = render(request, "subscriptions/manage/lost_link_wait.html", context, status=429)
+    response["Retry-After"] = str(window)
+    return response

@@ -18,7 +18,7 @@ from subscriptions.models import (
     Subscriber,
     Suppression,
 )
-from subscriptions.services import lifecycle, retention, sending, withdrawal
+from subscriptions.services import lifecycle, preferences, privacy, retention, sending, withdrawal
 from subscriptions.services.signup import CampaignClosed, signup_request
 from subscriptions.services.stats import stat_increment
 from tests.factories import CampaignFactory, SignupFormFactory, StaffUserFactory, TopicFactory
@@ -219,6 +219,25 @@ class TestLegalHoldAtCampaignEnd:
 
         assert_nothing_left(*PEOPLE[1])
         assert erasures(campaign) == 3
+        assert not Suppression.objects.filter(campaign=campaign).exists()
+
+    @pytest.mark.parametrize("lift", ["staff", "sweep"])
+    def test_a_held_persons_own_erasure_request_leaves_no_hash_once_the_hold_lifts(
+        self, campaign, people, lift, django_capture_on_commit_callbacks
+    ):
+        held = people[1]
+        Subscriber.objects.filter(pk=held.pk).update(legal_hold=True, legal_hold_reason="Tribunal claim")
+        with django_capture_on_commit_callbacks(execute=True):
+            assert preferences.data_erasure_request(subscriber_id=held.pk)
+        assert lifecycle.campaign_end(campaign_id=campaign.pk, today=DAY_AFTER).complete
+
+        if lift == "staff":
+            privacy.legal_hold_lift(campaign_id=campaign.pk, subscriber_id=held.pk, actor=StaffUserFactory())
+        else:
+            Subscriber.objects.filter(pk=held.pk).update(legal_hold=False)
+            assert retention.held_erasures_complete() == 1
+
+        assert_nothing_left(*PEOPLE[1])
         assert not Suppression.objects.filter(campaign=campaign).exists()
 
 

@@ -9,6 +9,7 @@ from subscriptions.addresses import email_hmac
 from subscriptions.models import AuditEvent, ConsentEvent, Mailing, PrivacyNotice, Subscriber
 from subscriptions.services import privacy, sending
 from subscriptions.services.privacy import Action, ErasureOutcome
+from subscriptions.tokens import LinkPurpose, TokenInvalid, make_link_token, subscriber_for_link_token
 from tests.factories import CampaignFactory, PrivacyNoticeFactory, StaffUserFactory, TopicFactory
 from tests.lifecycle_helpers import held_intact, person_with_history
 from tests.nothing_left import assert_nothing_left
@@ -112,6 +113,27 @@ class TestRectify:
         event = ConsentEvent.objects.get(subscriber=person, kind=ConsentEvent.Kind.CHANGED)
         assert (event.source, event.details) == ("admin", {"rectified": changed})
         assert AuditEvent.objects.get().details == {"fields": changed}
+
+    def test_a_new_address_revokes_every_link_sent_to_the_old_one(self, campaign, person, staff):
+        old_links = {purpose: make_link_token(purpose=purpose, subscriber=person) for purpose in LinkPurpose}
+
+        privacy.subscriber_rectify(
+            campaign_id=campaign.pk, subscriber_id=person.pk, actor=staff, email="m.oyelaran@example.com"
+        )
+
+        for purpose, token in old_links.items():
+            with pytest.raises(TokenInvalid):
+                subscriber_for_link_token(purpose=purpose, token=token)
+        fresh = Subscriber.objects.get(pk=person.pk)
+        new_link = make_link_token(purpose=LinkPurpose.MANAGE, subscriber=fresh)
+        assert subscriber_for_link_token(purpose=LinkPurpose.MANAGE, token=new_link) == fresh
+
+    def test_correcting_only_the_name_keeps_the_links_working(self, campaign, person, staff):
+        link = make_link_token(purpose=LinkPurpose.MANAGE, subscriber=person)
+
+        privacy.subscriber_rectify(campaign_id=campaign.pk, subscriber_id=person.pk, actor=staff, first_name="Maggie")
+
+        assert subscriber_for_link_token(purpose=LinkPurpose.MANAGE, token=link).pk == person.pk
 
     def test_it_writes_nothing_when_nothing_differs(self, campaign, person, staff):
         assert (

@@ -266,6 +266,34 @@ class TestDownload:
         assert [(d["mailing_subject"], d["status"]) for d in data["deliveries"]] == [("Kent is recruiting", "sent")]
         assert b"ignatius" not in response.content.lower()
 
+    def test_the_preference_page_offers_a_readable_page_beside_the_file(self, client, person):
+        page = client.get(manage_path(person)).content.decode()
+
+        assert f'href="{manage_path(person, "manage-download")}?format=page"' in page
+        assert f'href="{manage_path(person, "manage-download")}"' in page
+
+    def test_the_readable_page_shows_what_is_held_and_the_persons_rights(self, client, person, campaign, kent):
+        mailing = Mailing.objects.create(campaign=campaign, subject="Kent is recruiting", body="Hello")
+        Delivery.objects.create(mailing=mailing, subscriber=person, status="sent")
+
+        response = client.get(manage_path(person, "manage-download") + "?format=page")
+
+        assert response.status_code == 200
+        assert response["Content-Type"].startswith("text/html")
+        assert "Content-Disposition" not in response
+        assert "no-store" in response["Cache-Control"]
+        page = response.content.decode()
+        for shown in (EMAIL, NAME, "Kent Police", "Kent is recruiting", "https://ico.org.uk/make-a-complaint/"):
+            assert shown in page
+        assert "govuk-summary-list" in page
+        assert "Your rights" in page
+
+    def test_the_readable_page_needs_a_working_link(self, client, person):
+        path = manage_path(person, "manage-download") + "?format=page"
+        Subscriber.objects.filter(pk=person.pk).update(link_key="0" * 32)
+
+        assert client.get(path).status_code == 404
+
 
 class TestDelete:
     def test_the_confirm_page_changes_nothing(self, client, person):
