@@ -1,31 +1,32 @@
-"""Django admin: the staff interface until the dashboard exists.
+"""Django admin: the staff interface until the staff workspace exists, scoped to campaign teams.
 
-Personal data is shown only where staff need it to answer a request; ledgers are
-read-only because they are evidence.
+A member sees and acts only in the campaigns they belong to, with the permissions their
+membership grants (`permissions.ADMIN_RULES`, applied by `admin_scope.ScopedAdmin`);
+platform operators (superusers) see everything. Personal data is shown only to members
+who answer data requests, and looking at it is audited; ledgers are read-only because
+they are evidence, for everyone.
 """
 
 from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
-from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.options import ActionLocation
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
+from django.core.exceptions import ValidationError
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from subscriptions import admin_requests
+from subscriptions import admin_mailings, admin_requests, permissions, staff_auth
+from subscriptions.admin_scope import CampaignListFilter, ReadOnlyAdmin, ScopedAdmin
 from subscriptions.models import (
+    ApiKey,
     AuditEvent,
     Campaign,
     ConsentEvent,
     DailyStat,
     Delivery,
-    Mailing,
+    Invitation,
+    Membership,
     PrivacyNotice,
     SignupForm,
     Subscriber,
@@ -35,35 +36,54 @@ from subscriptions.models import (
 )
 from subscriptions.services import lifecycle, privacy
 from subscriptions.services import mailings as mailing_services
+from subscriptions.services.audit import audit_record
 
 
-def may_draft_mailing(model_admin: admin.ModelAdmin, request: Any) -> bool:
-    """Drafting a mailing from a campaign or topic changes both: Django shows actions to mere viewers."""
-    return model_admin.has_change_permission(request) and request.user.has_perm("subscriptions.add_mailing")
+def _may_use_admin(request: Any) -> bool:
+    return permissions.may_use_admin(request.user)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
+# Staff status alone opens nothing: an operator, or a member of at least one campaign's team.
+admin.site.has_permission = _may_use_admin  # type: ignore[method-assign]
+# Bulk deletion would reach past the per-object checks; nothing here is deleted in bulk.
+admin.site.disable_action("delete_selected")
+# The Mailing admin lives in its own module; importing it registers it.
+__all__ = ["admin_mailings"]
 
 
 class TopicInline(admin.TabularInline):
+    """The campaign's topics on its page: the campaign is the object the membership is checked in."""
+
     model = Topic
     extra = 0
     fields = ["position", "slug", "name", "kind", "public_status", "archived"]
 
+    def _may(self, request: Any, action: str, obj: Campaign | None) -> bool:
+        return permissions.admin_allows(request.user, "topic", action, obj.pk if obj is not None else None)
+
+    def has_view_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return self._may(request, "view", obj)
+
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return self._may(request, "add", obj)
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return self._may(request, "change", obj)
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        # Deleting a topic would take its subscriptions with it: archive it instead.
+        return False
+
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(ScopedAdmin):
+    campaign_via = "pk"
     form = admin_requests.CampaignForm
     list_display = ["name", "slug", "status", "starts_on", "ends_on", "erasure", "tracking_mode"]
     list_filter = ["status", "tracking_mode"]
     prepopulated_fields = {"slug": ["name"]}
     # The status follows the end date (services.lifecycle): staff end a campaign by dating it.
-    readonly_fields = ["status", "erasure", "api_key_hash", "created_at"]
+    readonly_fields = ["status", "erasure", "created_at"]
     inlines = [TopicInline]
     actions = ["draft_end_notice"]
 
@@ -80,6 +100,20 @@ class CampaignAdmin(admin.ModelAdmin):
             return f"No end date: {people} kept until they leave{held}"
         return f"{people} to be erased on {preview.erase_on:%d %b %Y}{held}"
 
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        # A campaign ends (and its people are erased) by its end date; deleting it would
+        # take its suppressions and consent evidence with it.
+        return False
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):  # type: ignore[no-untyped-def]
+        # Ending a campaign now erases everyone in it: the member proves again it is them.
+        if request.method == "POST" and request.POST.get("erase_now") and object_id is not None:
+            campaign = self.get_object(request, object_id)
+            allowed = campaign is not None and self.has_change_permission(request, campaign)
+            if allowed and staff_auth.reauthentication_needed(request):
+                return staff_auth.reauthenticate_redirect(request, request.get_full_path())
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
         super().save_model(request, obj, form, change)
         confirmed = form.cleaned_data.get("erase_now") and "ends_on" in form.changed_data
@@ -87,13 +121,7 @@ class CampaignAdmin(admin.ModelAdmin):
             lifecycle.campaign_end_confirmed(campaign=obj, actor=request.user)
             messages.warning(request, f"“{obj.name}” has ended: its subscribers are being erased now.")
 
-    def has_draft_mailing_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
-        return may_draft_mailing(self, request)
-
-    @admin.action(
-        description="Draft a notice telling every active subscriber when the campaign ends",
-        permissions=["draft_mailing"],
-    )
+    @admin.action(description="Draft a notice telling every active subscriber when the campaign ends")
     def draft_end_notice(self, request, queryset):  # type: ignore[no-untyped-def]
         for campaign in queryset:
             try:
@@ -108,10 +136,10 @@ class CampaignAdmin(admin.ModelAdmin):
 
 
 @admin.register(PrivacyNotice)
-class PrivacyNoticeAdmin(admin.ModelAdmin):
+class PrivacyNoticeAdmin(ScopedAdmin):
     form = admin_requests.PrivacyNoticeForm
     list_display = ["campaign", "version", "published_on", "url"]
-    list_filter = ["campaign"]
+    list_filter = [("campaign", CampaignListFilter)]
 
     def get_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
         if obj is None:
@@ -141,9 +169,9 @@ class PrivacyNoticeAdmin(admin.ModelAdmin):
 
 
 @admin.register(Topic)
-class TopicAdmin(admin.ModelAdmin):
+class TopicAdmin(ScopedAdmin):
     list_display = ["name", "campaign", "kind", "public_status", "archived"]
-    list_filter = ["campaign", "kind", "archived"]
+    list_filter = [("campaign", CampaignListFilter), "kind", "archived"]
     search_fields = ["name", "slug"]
     actions = ["draft_alert"]
 
@@ -156,10 +184,11 @@ class TopicAdmin(admin.ModelAdmin):
             offer = '“{}” is now “{}”. <a href="{}">Write an alert to its subscribers</a>.'
             messages.info(request, format_html(offer, obj.name, obj.public_status, url))
 
-    def has_draft_mailing_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
-        return may_draft_mailing(self, request)
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        # Deleting a topic would take its subscriptions with it: archive it instead.
+        return False
 
-    @admin.action(description="Draft an entity alert for the current public status", permissions=["draft_mailing"])
+    @admin.action(description="Draft an entity alert for the current public status")
     def draft_alert(self, request, queryset):  # type: ignore[no-untyped-def]
         for topic in queryset:
             try:
@@ -171,31 +200,23 @@ class TopicAdmin(admin.ModelAdmin):
 
 
 @admin.register(SignupForm)
-class SignupFormAdmin(admin.ModelAdmin):
+class SignupFormAdmin(ScopedAdmin):
     list_display = ["title", "campaign", "slug", "version", "is_current"]
-    list_filter = ["campaign", "is_current"]
+    list_filter = [("campaign", CampaignListFilter), "is_current"]
     filter_horizontal = ["topics"]
 
 
 @admin.register(Subscriber)
-class SubscriberAdmin(admin.ModelAdmin):
+class SubscriberAdmin(ReadOnlyAdmin):
+    # Every change is a data request page (admin_requests), which checks it and audits it.
+    personal_data = True
     list_display = ["id", "campaign", "status", "restricted", "legal_hold", "created_at"]
-    list_filter = ["campaign", "status", "restricted", "legal_hold"]
+    list_filter = [("campaign", CampaignListFilter), "status", "restricted", "legal_hold"]
     # Exact match only, within one campaign: staff find a person by their full address.
     search_fields = ["=email"]
     search_help_text = "Choose a campaign in the filter, then enter the person's full email address."
     exclude = ["link_key", "email_hmac"]
     change_form_template = "admin/subscriptions/subscriber/change_form.html"
-
-    # Every change is a data request page (admin_requests), which checks it and audits it.
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
 
     def get_search_results(self, request, queryset, search_term):  # type: ignore[no-untyped-def]
         if not search_term:
@@ -208,7 +229,13 @@ class SubscriberAdmin(admin.ModelAdmin):
         return [request_path, *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):  # type: ignore[no-untyped-def]
-        subscriber = Subscriber.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
+        subscriber = self.get_object(request, object_id)
+        if subscriber is not None and self.has_view_permission(request, subscriber):
+            # Opening a person's record is looking at their personal data.
+            audit_record(
+                actor=request.user, action="subscriber_viewed", campaign_id=subscriber.campaign_id,
+                target_type="subscriber", target_id=subscriber.pk,
+            )  # fmt: skip
         requests = [("export", "Export data"), ("rectify", "Correct details")]
         if subscriber is not None:
             requests.append(("unrestrict", "Lift restriction") if subscriber.restricted else ("restrict", "Restrict"))
@@ -219,175 +246,83 @@ class SubscriberAdmin(admin.ModelAdmin):
 
 @admin.register(Subscription)
 class SubscriptionAdmin(ReadOnlyAdmin):
+    campaign_via = "topic__campaign"
+    personal_data = True
     list_display = ["id", "subscriber_id", "topic", "created_at", "ended_at", "source", "ended_reason"]
-    list_filter = ["topic__campaign"]
+    list_filter = [("topic__campaign", CampaignListFilter)]
 
 
 @admin.register(ConsentEvent)
 class ConsentEventAdmin(ReadOnlyAdmin):
+    campaign_via = "subscriber__campaign"
+    personal_data = True
     list_display = ["id", "subscriber_id", "kind", "source", "created_at"]
-    list_filter = ["kind", "source"]
-
-
-class MailingForm(forms.ModelForm):
-    class Meta:
-        model = Mailing
-        fields = ["campaign", "kind", "topics", "subject", "body", "scheduled_at"]
-
-    def clean(self) -> dict[str, Any]:
-        super().clean()
-        cleaned = self.cleaned_data
-        if self.errors:
-            return cleaned
-        mailing = Mailing(**{name: cleaned.get(name) for name in ("campaign", "kind", "subject", "body")})
-        problems = mailing_services.mailing_problems(mailing=mailing, topics=cleaned.get("topics") or [])
-        if problems:
-            raise ValidationError(problems)
-        return cleaned
-
-
-@admin.register(Mailing)
-class MailingAdmin(admin.ModelAdmin):
-    form = MailingForm
-    list_display = [
-        "subject", "campaign", "kind", "status", "scheduled_at",
-        "recipients_count", "sent_count", "failed_count", "remaining_count",
-    ]  # fmt: skip
-    list_filter = ["campaign", "kind", "status"]
-    filter_horizontal = ["topics"]
-    actions = ["send_now", "schedule", "cancel", "send_test_to_me"]
-    readonly_fields = [
-        "preview_link",
-        "status",
-        "created_by",
-        "started_at",
-        "finished_at",
-        "recipients_count",
-        "sent_count",
-        "failed_count",
-        "skipped_count",
-        "unknown_count",
-        "bounced_count",
-        "complained_count",
-        "opens_count",
-        "clicks_count",
-    ]
-
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        # Only a draft has no deliveries and no counts worth keeping. Deleting one that
-        # went out would cascade through every delivery (by an unindexed column) and
-        # list them all on the confirmation page; cancel it instead.
-        return super().has_delete_permission(request, obj) and (obj is None or obj.status == Mailing.Status.DRAFT)
-
-    def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):  # type: ignore[no-untyped-def]
-        # The bulk delete would gather every delivery of whatever is ticked to list them.
-        actions = super().get_actions(request, action_location)
-        actions.pop("delete_selected", None)
-        return actions
-
-    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
-        # Once it has left the drafts, a mailing is a record of what was sent.
-        if obj is not None and obj.status != Mailing.Status.DRAFT:
-            return [*MailingForm.Meta.fields, *self.readonly_fields]
-        return self.readonly_fields
-
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
-        if not change:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
-
-    @admin.display(description="Preview")
-    def preview_link(self, obj: Mailing) -> str:
-        if obj.pk is None:
-            return "Save the draft to preview it."
-        url = reverse("admin:subscriptions_mailing_preview", args=[obj.pk])
-        return format_html('<a href="{}">Preview as a subscriber would see it</a>', url)
-
-    def get_urls(self):  # type: ignore[no-untyped-def]
-        preview = self.admin_site.admin_view(self.preview_view)
-        return [path("<int:mailing_id>/preview/", preview, name="subscriptions_mailing_preview"), *super().get_urls()]
-
-    def preview_view(self, request, mailing_id: int):  # type: ignore[no-untyped-def]
-        mailing = get_object_or_404(Mailing.objects.select_related("campaign"), pk=mailing_id)
-        if not self.has_view_permission(request, mailing):
-            raise PermissionDenied
-        subscriber_id = request.GET.get("subscriber", "")
-        subscriber = None
-        if subscriber_id.isdigit():
-            subscriber = Subscriber.objects.filter(pk=subscriber_id, campaign_id=mailing.campaign_id).first()
-        preview = mailing_services.mailing_preview(mailing=mailing, subscriber=subscriber)
-        if request.GET.get("part") == "html":
-            return HttpResponse(preview.html)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"Preview: {preview.subject}",
-            "opts": self.model._meta,
-            **{"mailing": mailing, "preview": preview, "subscriber": subscriber},
-        }
-        return TemplateResponse(request, "admin/subscriptions/mailing/preview.html", context)
-
-    def _each(self, request, queryset, act, done: str) -> None:  # type: ignore[no-untyped-def]
-        for mailing in queryset:
-            try:
-                act(mailing)
-            except ValidationError as error:
-                messages.error(request, f"“{mailing.subject}”: {' '.join(error.messages)}")
-            else:
-                messages.success(request, f"“{mailing.subject}”: {done}")
-
-    @admin.action(description="Send now", permissions=["change"])
-    def send_now(self, request, queryset):  # type: ignore[no-untyped-def]
-        send = partial_call(mailing_services.mailing_send_now, actor=request.user)
-        self._each(request, queryset, send, "sending has started.")
-
-    @admin.action(description="Schedule for the time set on the mailing", permissions=["change"])
-    def schedule(self, request, queryset):  # type: ignore[no-untyped-def]
-        def act(mailing: Mailing) -> None:
-            if mailing.scheduled_at is None:
-                raise ValidationError("Set the scheduled time on the mailing first.")
-            mailing_services.mailing_schedule(mailing_id=mailing.pk, send_at=mailing.scheduled_at, actor=request.user)
-
-        self._each(request, queryset, act, "scheduled.")
-
-    @admin.action(description="Cancel", permissions=["change"])
-    def cancel(self, request, queryset):  # type: ignore[no-untyped-def]
-        cancel = partial_call(mailing_services.mailing_cancel, actor=request.user)
-        self._each(request, queryset, cancel, "cancelled; nothing more will be sent.")
-
-    @admin.action(description="Send a test to my own address", permissions=["change"])
-    def send_test_to_me(self, request, queryset):  # type: ignore[no-untyped-def]
-        def act(mailing: Mailing) -> None:
-            mailing_services.mailing_send_test(
-                mailing=mailing, to=request.user.email, first_name=request.user.first_name, actor=request.user
-            )
-
-        self._each(request, queryset, act, f"test sent to {request.user.email}.")
-
-
-def partial_call(service, **fixed):  # type: ignore[no-untyped-def]
-    """An admin action's per-mailing call of a service taking mailing_id."""
-    return lambda mailing: service(mailing_id=mailing.pk, **fixed)
+    list_filter = [("subscriber__campaign", CampaignListFilter), "kind", "source"]
 
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
+    campaign_via = "mailing__campaign"
     list_display = ["id", "mailing", "subscriber_id", "status", "sent_at"]
-    list_filter = ["status"]
+    list_filter = [("mailing__campaign", CampaignListFilter), "status"]
 
 
 @admin.register(Suppression)
 class SuppressionAdmin(ReadOnlyAdmin):
+    personal_data = True
     list_display = ["id", "campaign", "reason", "created_at"]
-    list_filter = ["campaign", "reason"]
+    list_filter = [("campaign", CampaignListFilter), "reason"]
 
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "actor", "action", "target_type", "target_id"]
-    list_filter = ["action"]
+    personal_data = True
+    list_display = ["created_at", "actor_name", "actor_is_operator", "campaign", "action", "target_type", "target_id"]
+    list_filter = [("campaign", CampaignListFilter), "action"]
+    exclude = ["actor"]
 
 
 @admin.register(DailyStat)
 class DailyStatAdmin(ReadOnlyAdmin):
     list_display = ["day", "campaign", "topic", "metric", "reason", "count"]
-    list_filter = ["campaign", "metric"]
+    list_filter = [("campaign", CampaignListFilter), "metric"]
+
+
+# The team and its keys: members manage them on the staff pages; operators may look here.
+@admin.register(Membership)
+class MembershipAdmin(ReadOnlyAdmin):
+    list_display = ["user", "campaign", "permissions", "created_at"]
+    list_filter = [("campaign", CampaignListFilter)]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ReadOnlyAdmin):
+    list_display = ["campaign", "invited_by_name", "created_at", "expires_at", "accepted_at", "revoked_at"]
+    list_filter = [("campaign", CampaignListFilter)]
+    exclude = ["token_hash"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(ReadOnlyAdmin):
+    list_display = ["name", "campaign", "prefix", "created_by_name", "created_at", "last_used_at", "expires_at"]
+    list_filter = [("campaign", CampaignListFilter)]
+    exclude = ["key_hash"]
+
+
+def _for_operators_only(model_admin: admin.ModelAdmin) -> None:
+    """Other apps' admins (users, groups, sign-in records) answer Django's global model
+    permissions, which grant a team member nothing here: only operators reach them."""
+    for name in ("has_module_permission", "has_view_permission", "has_add_permission", "has_change_permission",
+                 "has_delete_permission"):  # fmt: skip
+        allowed = getattr(model_admin, name)
+
+        def operators_only(request: Any, *args: Any, _allowed: Any = allowed, **kwargs: Any) -> bool:
+            return permissions.is_operator(request.user) and bool(_allowed(request, *args, **kwargs))
+
+        setattr(model_admin, name, operators_only)
+
+
+# The app comes last in INSTALLED_APPS, so every other app's admin is registered by now.
+for _model, _model_admin in list(admin.site._registry.items()):
+    if _model._meta.app_label != "subscriptions":
+        _for_operators_only(_model_admin)

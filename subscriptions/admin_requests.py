@@ -2,8 +2,10 @@
 campaign end dates and privacy notices.
 
 Each data request is one page: GET shows what will happen and a form, POST calls one
-service in `services.privacy`, which checks, acts and audits. The form carries the
-campaign the person was found in, so a request is answered for one campaign only.
+service in `services.privacy`, which checks, acts and audits. The campaign a request is
+answered for is the person's own, read from their row on the server (never from the
+form), and the member must hold the data requests permission in it. Export and erase
+ask the member to prove again that it is them (staff_auth) first.
 """
 
 from collections.abc import Callable
@@ -12,19 +14,24 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from subscriptions import permissions, staff_auth
 from subscriptions.forms import PlainTextField
-from subscriptions.models import Campaign, PrivacyNotice, Subscriber
+from subscriptions.models import Campaign, ConsentEvent, Permission, PrivacyNotice, Subscriber, Subscription
 from subscriptions.services import lifecycle, privacy
+
+# The requests that hand over or destroy a person's data: a recent sign-in first.
+REAUTHENTICATED = frozenset({"export", "erase"})
 
 
 class RequestForm(forms.Form):
-    campaign = forms.IntegerField(widget=forms.HiddenInput)
+    pass
 
 
 class ConfirmForm(RequestForm):
@@ -53,8 +60,11 @@ class RequestPage:
     act: Callable[[Subscriber, dict[str, Any], Any], str | HttpResponse]
 
 
+# Each `act` answers for subscriber.campaign_id: the campaign of the row, not of the form.
+
+
 def _export(subscriber: Subscriber, data: dict[str, Any], actor: Any) -> HttpResponse:
-    export = privacy.subscriber_export(campaign_id=data["campaign"], subscriber_id=subscriber.pk, actor=actor)
+    export = privacy.subscriber_export(campaign_id=subscriber.campaign_id, subscriber_id=subscriber.pk, actor=actor)
     response = JsonResponse(export, json_dumps_params={"indent": 2, "ensure_ascii": False})
     response["Content-Disposition"] = f'attachment; filename="subscriber-{subscriber.pk}.json"'
     return response
@@ -62,7 +72,7 @@ def _export(subscriber: Subscriber, data: dict[str, Any], actor: Any) -> HttpRes
 
 def _rectify(subscriber: Subscriber, data: dict[str, Any], actor: Any) -> str:
     changed = privacy.subscriber_rectify(
-        campaign_id=data["campaign"], subscriber_id=subscriber.pk, actor=actor, email=data["email"],
+        campaign_id=subscriber.campaign_id, subscriber_id=subscriber.pk, actor=actor, email=data["email"],
         first_name=data["first_name"], attributes=data["attributes"] if data["attributes"] is not None else {},
     )  # fmt: skip
     return f"Corrected: {', '.join(changed)}." if changed else "Nothing differed, so nothing was changed."
@@ -71,7 +81,7 @@ def _rectify(subscriber: Subscriber, data: dict[str, Any], actor: Any) -> str:
 def _restrict(restricted: bool) -> Callable[[Subscriber, dict[str, Any], Any], str]:
     def act(subscriber: Subscriber, data: dict[str, Any], actor: Any) -> str:
         privacy.subscriber_restrict(
-            campaign_id=data["campaign"], subscriber_id=subscriber.pk, restricted=restricted, actor=actor
+            campaign_id=subscriber.campaign_id, subscriber_id=subscriber.pk, restricted=restricted, actor=actor
         )
         return "Processing is restricted: kept, but sent nothing." if restricted else "The restriction is lifted."
 
@@ -80,20 +90,22 @@ def _restrict(restricted: bool) -> Callable[[Subscriber, dict[str, Any], Any], s
 
 def _hold(subscriber: Subscriber, data: dict[str, Any], actor: Any) -> str:
     privacy.legal_hold_place(
-        campaign_id=data["campaign"], subscriber_id=subscriber.pk, reason=data["reason"], actor=actor
+        campaign_id=subscriber.campaign_id, subscriber_id=subscriber.pk, reason=data["reason"], actor=actor
     )
     return "On legal hold: nothing about this person will be erased until the hold is lifted."
 
 
 def _lift(subscriber: Subscriber, data: dict[str, Any], actor: Any) -> str:
-    outcome = privacy.legal_hold_lift(campaign_id=data["campaign"], subscriber_id=subscriber.pk, actor=actor)
+    outcome = privacy.legal_hold_lift(campaign_id=subscriber.campaign_id, subscriber_id=subscriber.pk, actor=actor)
     if outcome == privacy.ErasureOutcome.ERASED:
         return "The hold is lifted, and the erasure it was delaying is done."
     return "The hold is lifted."
 
 
 def _erase(subscriber: Subscriber, data: dict[str, Any], actor: Any) -> str:
-    outcome = privacy.subscriber_erase_for_staff(campaign_id=data["campaign"], subscriber_id=subscriber.pk, actor=actor)
+    outcome = privacy.subscriber_erase_for_staff(
+        campaign_id=subscriber.campaign_id, subscriber_id=subscriber.pk, actor=actor
+    )
     if outcome == privacy.ErasureOutcome.HELD:
         return "Nothing more will be sent, but the data is on legal hold: it will be erased when the hold is lifted."
     return f"Subscriber {subscriber.pk} is erased."
@@ -132,7 +144,6 @@ PAGES = {
 
 def _initial(subscriber: Subscriber) -> dict[str, Any]:
     return {
-        "campaign": subscriber.campaign_id,
         "email": subscriber.email,
         "first_name": subscriber.first_name,
         "attributes": subscriber.attributes,
@@ -143,13 +154,18 @@ def data_request(model_admin: Any, request: HttpRequest, subscriber_id: int, act
     page = PAGES.get(action)
     if page is None:
         raise Http404("No such request")
-    if not request.user.has_perm("subscriptions.change_subscriber"):
-        raise PermissionDenied
+    if not permissions.has_any(request.user, Permission.DATA_REQUESTS):
+        raise permissions.refuse(request.user, what="subscriber", object_id=subscriber_id)
     subscriber = Subscriber.objects.select_related("campaign").filter(pk=subscriber_id).first()
     changelist = reverse("admin:subscriptions_subscriber_changelist")
     if subscriber is None:
         messages.error(request, f"There is no subscriber {subscriber_id}: they may already have been erased.")
         return redirect(changelist)
+    permissions.require(
+        request.user, subscriber.campaign_id, Permission.DATA_REQUESTS, what="subscriber", object_id=subscriber_id
+    )
+    if action in REAUTHENTICATED and staff_auth.reauthentication_needed(request):
+        return staff_auth.reauthenticate_redirect(request, request.path)
     form = page.form(request.POST if request.method == "POST" else None, initial=_initial(subscriber))
     if request.method == "POST" and form.is_valid():
         try:
@@ -171,16 +187,32 @@ def data_request(model_admin: Any, request: HttpRequest, subscriber_id: int, act
         "page": page,
         "form": form,
         "subscriber": subscriber,
+        **_who_this_is(subscriber),
     }
     return TemplateResponse(request, "admin/subscriptions/subscriber/data_request.html", context)
 
 
-def exact_search(request: HttpRequest, queryset: Any, search_term: str) -> Any:
+def _who_this_is(subscriber: Subscriber) -> dict[str, Any]:
+    """Enough to check it is the right person before acting: what they get, when and how they came."""
+    first = ConsentEvent.objects.filter(subscriber=subscriber).order_by("created_at", "pk").first()
+    topics = Subscription.objects.filter(subscriber=subscriber, ended_at__isnull=True).select_related("topic")
+    return {
+        "topics": [subscription.topic.name for subscription in topics],
+        "signed_up_source": first.get_source_display() if first else "",
+    }
+
+
+def exact_search(request: HttpRequest, queryset: QuerySet[Subscriber], search_term: str) -> QuerySet[Subscriber]:
     """The changelist search: one exact address, within the campaign chosen in the filter."""
     campaign_id = request.GET.get("campaign__id__exact", "")
     if not campaign_id.isdigit():
         messages.warning(request, "Choose a campaign in the filter first: people are found within one campaign.")
         return queryset.none()
+    # The changelist has checked the filter already; the autocomplete view, which also
+    # searches, has not.
+    permissions.require(
+        request.user, int(campaign_id), Permission.DATA_REQUESTS, what="campaign", object_id=int(campaign_id)
+    )
     try:
         found = privacy.subscriber_find(campaign_id=int(campaign_id), email=search_term, actor=request.user)
     except ValidationError as error:

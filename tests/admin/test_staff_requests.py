@@ -9,11 +9,13 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from subscriptions.models import AuditEvent, Campaign, Mailing, PrivacyNotice, Subscriber
+from subscriptions.models import AuditEvent, Campaign, Mailing, Permission, PrivacyNotice, Subscriber
 from subscriptions.services.privacy import Action
+from tests.admin.staff import member, reauthenticated, signed_in
 from tests.factories import CampaignFactory, PrivacyNoticeFactory, StaffUserFactory, TopicFactory
 from tests.lifecycle_helpers import held_intact, person_with_history
 from tests.nothing_left import assert_nothing_left
+from tests.support_staff import staff_client
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +26,8 @@ CHANGELIST = "admin:subscriptions_subscriber_changelist"
 @pytest.fixture
 def staff(client):
     user = StaffUserFactory()
-    client.force_login(user)
+    staff_client(client, user)
+    reauthenticated(client, user)
     return user
 
 
@@ -96,13 +99,36 @@ class TestExport:
         assert (data["subscriber"]["email"], data["subscriber"]["first_name"]) == (EMAIL, NAME)
         assert actions() == [Action.EXPORTED]
 
-    def test_exporting_for_another_campaign_is_refused(self, client, staff, person):
+    def test_the_campaign_is_the_persons_own_whatever_the_form_says(self, client, staff, person):
         response = client.post(request_url(person.pk, "export"), {"campaign": CampaignFactory().pk})
 
-        assert response.status_code == 200
-        assert "belongs to another campaign" in response.content.decode()
+        assert json.loads(response.content)["subscriber"]["email"] == EMAIL
+        assert list(AuditEvent.objects.values_list("action", "campaign_id")) == [(Action.EXPORTED, person.campaign_id)]
+
+    def test_a_member_of_another_campaign_is_refused_and_it_is_recorded(self, client, person):
+        outsider = member(CampaignFactory(), Permission.DATA_REQUESTS)
+        signed_in(client, outsider)
+        reauthenticated(client, outsider)
+
+        response = client.post(request_url(person.pk, "export"), {"campaign": person.campaign_id})
+
+        assert response.status_code == 404
         assert "Content-Disposition" not in response
+        assert list(AuditEvent.objects.values_list("action", "actor", "target_id")) == [
+            ("access_refused", outsider.pk, person.pk)
+        ]
+
+    @pytest.mark.parametrize("action", ["export", "erase"])
+    def test_exporting_and_erasing_ask_for_a_recent_sign_in_first(self, client, person, action):
+        officer = member(person.campaign, Permission.DATA_REQUESTS)
+        signed_in(client, officer)
+
+        response = post_request(client, person, action, confirm="on")
+
+        assert response.status_code == 302
+        assert "reauthenticate" in response["Location"]
         assert actions() == []
+        assert held_intact(person)
 
 
 class TestChanges:
@@ -218,6 +244,19 @@ class TestCampaignEnd:
         assert campaign.status == Campaign.Status.ERASED
         assert_nothing_left(EMAIL, NAME)
         assert "campaign_end_confirmed" in actions()
+
+    def test_a_member_who_manages_the_campaign_can_date_its_end_and_others_cannot(self, client, campaign, person):
+        url = reverse("admin:subscriptions_campaign_change", args=[campaign.pk])
+        signed_in(client, member(campaign, Permission.DASHBOARD, Permission.SEND, Permission.DATA_REQUESTS))
+
+        assert client.post(url, campaign_form(campaign, ends_on="2099-03-31")).status_code == 403
+
+        signed_in(client, member(campaign, Permission.MANAGE))
+        response = client.post(url, campaign_form(campaign, ends_on="2099-03-31"))
+
+        assert response.status_code == 302
+        campaign.refresh_from_db()
+        assert campaign.ends_on == datetime.date(2099, 3, 31)
 
     def test_staff_can_draft_the_end_notice(self, client, staff, person):
         campaign = person.campaign

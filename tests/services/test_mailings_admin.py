@@ -1,27 +1,23 @@
 import re
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
-from subscriptions.models import Mailing, Topic
+from subscriptions.models import Mailing, Permission, Topic
 from subscriptions.tokens import LinkPurpose, make_link_token
+from tests.admin.staff import member, reauthenticated
 from tests.factories import StaffUserFactory, SubscriberFactory
 from tests.mailing_fixtures import BODY, make_mailing
+from tests.support_staff import staff_client as signed_in
 
 pytestmark = pytest.mark.django_db
 
 
-def staff_who_may(*codenames: str):
-    user = StaffUserFactory.create(is_superuser=False)
-    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
-    return user
-
-
 @pytest.fixture
 def staff_client(client):
-    client.force_login(StaffUserFactory())
+    signed_in(client, StaffUserFactory())
+    reauthenticated(client, client.session["_auth_user_id"])
     return client
 
 
@@ -39,7 +35,8 @@ def test_the_preview_shows_one_subscribers_copy_without_sending(staff_client, ca
 def test_a_view_only_preview_hands_over_no_working_manage_link(client, campaign, topics):
     mailing = make_mailing(campaign, topics[:1], status=Mailing.Status.DRAFT)
     person = SubscriberFactory(campaign=campaign, first_name="Priya")
-    client.force_login(staff_who_may("view_mailing"))
+    # May see mailings and answer data requests, but neither draft nor send.
+    signed_in(client, member(campaign, Permission.DASHBOARD, Permission.DATA_REQUESTS))
     url = reverse("admin:subscriptions_mailing_preview", args=[mailing.pk])
     html = client.get(url, {"subscriber": person.pk, "part": "html"}).content.decode()
     assert "Hello Priya," in html
