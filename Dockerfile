@@ -1,11 +1,12 @@
 # syntax=docker/dockerfile:1
 # One image for every role (web, worker, beat, migrate): see docker/entrypoint.sh.
 
-# --- Front-end assets: GOV.UK Frontend from npm, exactly as package-lock.json pins it.
+# --- Front-end assets: GOV.UK Frontend from npm, exactly as package-lock.json pins it
+# (not the dev dependencies: axe-core is for the browser tests).
 FROM node:20-slim AS assets
 WORKDIR /build
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund --loglevel=error
+RUN npm ci --omit=dev --no-audit --no-fund --loglevel=error
 
 # --- The application.
 FROM python:3.13-slim
