@@ -218,8 +218,9 @@ def mailing_start_failed(*, mailing_id: int, error: BaseException) -> bool:
     """A due mailing that could not start (its mailer cannot be built, its fan-out
     fails): back to draft, so it neither sits "Scheduled" for ever, retried and failing
     every minute, nor goes out half-made; the reason is shown on the mailing
-    (`start_error`, until it is sent or scheduled again) and goes in the audit trail. False, changing nothing, when the mailing had started (a
-    fault after that is the sending's to handle) or was no longer scheduled."""
+    (`start_error`, until it is sent or scheduled again) and goes in the audit trail.
+    False, changing nothing, when the mailing had started (a fault after that is the
+    sending's to handle) or was no longer scheduled."""
     # The error's kind and message: a mailer's missing setting, an SQL error. Fan-out
     # errors name ids and SQL, never an address (its parameters are ids and topics).
     reason = f"{type(error).__name__}: {error}"[:300]

@@ -456,7 +456,7 @@ class TestApi:
         assert not Subscriber.objects.exists()
 
     def test_each_key_has_its_own_rate_limit(self, client, form):
-        crm, crm_secret = api_key_create(campaign=form.campaign, name="CRM", rate_limit_per_minute=1)
+        _, crm_secret = api_key_create(campaign=form.campaign, name="CRM", rate_limit_per_minute=1)
         _, site_secret = api_key_create(campaign=form.campaign, name="Website", rate_limit_per_minute=5)
         body = {"email": "a@example.com", "topics": ["essex-police"], "form": "forces", "consent": True}
         assert self._call(client, form.campaign, crm_secret, body).status_code == 202
