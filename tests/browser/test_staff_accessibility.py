@@ -124,7 +124,9 @@ def test_the_signed_in_pages_pass_axe_and_reflow(live_server, browser, campaign_
         "/staff/account/2fa/",
         "/staff/account/sessions/",
     ]
-    found = [problem for path in paths for width in WIDTHS for problem in problems_on(page, live_server.url + path, width)]
+    found = [
+        problem for path in paths for width in WIDTHS for problem in problems_on(page, live_server.url + path, width)
+    ]
     assert found == [], "\n".join(found)
 
 
