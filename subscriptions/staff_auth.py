@@ -238,11 +238,16 @@ def reauthentication_needed(request: HttpRequest) -> bool:
 
 
 def reauthenticate_redirect(request: HttpRequest, next_url: str) -> HttpResponse:
-    """Send the member to re-authenticate, then back to `next_url` (a path on this site)."""
+    """Send the member to re-authenticate, then back: a POST is replayed as it was sent,
+    any other request goes on to `next_url` (a path on this site)."""
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
         next_url = reverse("staff:home")
     methods = get_adapter(request).get_reauthentication_methods(request.user)
     url = methods[0]["url"] if methods else reverse("account_login")
+    if request.method == "POST":
+        # allauth keeps the POST in the session and replays it once the password (or
+        # code) is confirmed, so the invitation or send the member asked for still happens.
+        return reauthentication.suspend_request(request, url)
     return HttpResponseRedirect(f"{url}?{urlencode({REDIRECT_FIELD_NAME: next_url})}")
 
 

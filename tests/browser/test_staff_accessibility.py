@@ -123,6 +123,8 @@ def test_the_signed_in_pages_pass_axe_and_reflow(live_server, browser, campaign_
         f"/staff/campaigns/{campaign_id}/audit-trail/",
         "/staff/account/2fa/",
         "/staff/account/sessions/",
+        "/staff/account/reauthenticate/",
+        "/staff/account/2fa/reauthenticate/",
     ]
     found = [
         problem for path in paths for width in WIDTHS for problem in problems_on(page, live_server.url + path, width)

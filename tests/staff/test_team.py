@@ -92,6 +92,21 @@ class TestInvite:
         assert "reauthenticate" in response["Location"]
         assert not Invitation.objects.exists()
 
+    def test_the_invitation_asked_for_is_sent_once_the_password_is_confirmed(
+        self, campaign_a, manager_a, signed_in, mailoutbox, django_capture_on_commit_callbacks
+    ):
+        client = signed_in(manager_a, reauth=False)
+        asked = client.post(
+            reverse("staff:team_invite", args=[campaign_a.pk]), {"email": "carol@example.org", "permissions": ["draft"]}
+        )
+        assert not Invitation.objects.exists()
+        with django_capture_on_commit_callbacks(execute=True):
+            confirmed = client.post(asked["Location"], {"password": "x-long-enough-password-1"})
+        assert confirmed.status_code == 302
+        assert confirmed["Location"] == reverse("staff:team", args=[campaign_a.pk])
+        assert Invitation.objects.get().email == "carol@example.org"
+        assert [message.to for message in mailoutbox] == [["carol@example.org"]]
+
     def test_a_member_of_another_campaign_cannot_invite_into_it(self, campaign_a, manager_b, signed_in):
         response = signed_in(manager_b).post(
             reverse("staff:team_invite", args=[campaign_a.pk]),
