@@ -12,11 +12,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from subscriptions import admin_mailings, admin_requests, permissions, staff_auth
+from subscriptions import admin_mailings, admin_requests, admin_signup_forms, permissions, staff_auth
 from subscriptions.admin_scope import CampaignListFilter, ReadOnlyAdmin, ScopedAdmin
 from subscriptions.models import (
     ApiKey,
@@ -28,7 +30,6 @@ from subscriptions.models import (
     Invitation,
     Membership,
     PrivacyNotice,
-    SignupForm,
     Subscriber,
     Subscription,
     Suppression,
@@ -47,8 +48,8 @@ def _may_use_admin(request: Any) -> bool:
 admin.site.has_permission = _may_use_admin  # type: ignore[method-assign]
 # Bulk deletion would reach past the per-object checks; nothing here is deleted in bulk.
 admin.site.disable_action("delete_selected")
-# The Mailing admin lives in its own module; importing it registers it.
-__all__ = ["admin_mailings"]
+# The Mailing and Signup form admins live in their own modules; importing them registers them.
+__all__ = ["admin_mailings", "admin_signup_forms"]
 
 
 class TopicInline(admin.TabularInline):
@@ -199,34 +200,30 @@ class TopicAdmin(ScopedAdmin):
                 messages.success(request, f"Drafted “{mailing.subject}”: review it, then send it from Mailings.")
 
 
-@admin.register(SignupForm)
-class SignupFormAdmin(ScopedAdmin):
-    list_display = ["title", "campaign", "slug", "version", "is_current"]
-    list_filter = [("campaign", CampaignListFilter), "is_current"]
-    filter_horizontal = ["topics"]
-
-
 @admin.register(Subscriber)
 class SubscriberAdmin(ReadOnlyAdmin):
     # Every change is a data request page (admin_requests), which checks it and audits it.
     personal_data = True
     list_display = ["id", "campaign", "status", "restricted", "legal_hold", "created_at"]
     list_filter = [("campaign", CampaignListFilter), "status", "restricted", "legal_hold"]
-    # Exact match only, within one campaign: staff find a person by their full address.
-    search_fields = ["=email"]
-    search_help_text = "Choose a campaign in the filter, then enter the person's full email address."
+    # No search box: an address in a query string lands in access logs. Staff find a
+    # person with the "Find a person" page, a POST (admin_requests.find_person).
     exclude = ["link_key", "email_hmac"]
     change_form_template = "admin/subscriptions/subscriber/change_form.html"
-
-    def get_search_results(self, request, queryset, search_term):  # type: ignore[no-untyped-def]
-        if not search_term:
-            return queryset, False
-        return admin_requests.exact_search(request, queryset, search_term), False
+    change_list_template = "admin/subscriptions/subscriber/change_list.html"
 
     def get_urls(self):  # type: ignore[no-untyped-def]
         view = self.admin_site.admin_view(partial(admin_requests.data_request, self))
         request_path = path("<int:subscriber_id>/request/<slug:action>/", view, name="subscriptions_subscriber_request")
-        return [request_path, *super().get_urls()]
+        find = self.admin_site.admin_view(partial(admin_requests.find_person, self))
+        return [path("find/", find, name="subscriptions_subscriber_find"), request_path, *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):  # type: ignore[no-untyped-def]
+        # An old bookmark or a typed `?q=`: the address is in this URL already; search nothing.
+        if SEARCH_VAR in request.GET:
+            messages.error(request, "Find a person with this page: an address is never searched from a web address.")
+            return redirect(reverse("admin:subscriptions_subscriber_find"))
+        return super().changelist_view(request, extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):  # type: ignore[no-untyped-def]
         subscriber = self.get_object(request, object_id)

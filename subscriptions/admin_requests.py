@@ -6,6 +6,9 @@ service in `services.privacy`, which checks, acts and audits. The campaign a req
 answered for is the person's own, read from their row on the server (never from the
 form), and the member must hold the data requests permission in it. Export and erase
 ask the member to prove again that it is them (staff_auth) first.
+
+A person is found by exact address on the "Find a person" page, a POST, so the address
+is never in a URL (nor in an access log); a match is opened by id.
 """
 
 from collections.abc import Callable
@@ -21,7 +24,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from subscriptions import permissions, staff_auth
+from subscriptions import abuse, permissions, staff_auth
 from subscriptions.forms import PlainTextField
 from subscriptions.models import Campaign, ConsentEvent, Permission, PrivacyNotice, Subscriber, Subscription
 from subscriptions.services import lifecycle, privacy
@@ -202,23 +205,64 @@ def _who_this_is(subscriber: Subscriber) -> dict[str, Any]:
     }
 
 
-def exact_search(request: HttpRequest, queryset: QuerySet[Subscriber], search_term: str) -> QuerySet[Subscriber]:
-    """The changelist search: one exact address, within the campaign chosen in the filter."""
-    campaign_id = request.GET.get("campaign__id__exact", "")
-    if not campaign_id.isdigit():
-        messages.warning(request, "Choose a campaign in the filter first: people are found within one campaign.")
-        return queryset.none()
-    # The changelist has checked the filter already; the autocomplete view, which also
-    # searches, has not.
-    permissions.require(
-        request.user, int(campaign_id), Permission.DATA_REQUESTS, what="campaign", object_id=int(campaign_id)
+# A member's searches by address: enough for a day of requests, too few to trawl a list
+# of addresses through a stolen session.
+FIND_LIMITS = (abuse.Limit("staff-find-minute", 10, 60), abuse.Limit("staff-find-hour", 100, 3600))
+
+
+class FindForm(forms.Form):
+    campaign = forms.TypedChoiceField(coerce=int, help_text="People are found within one campaign at a time.")
+    email = forms.CharField(
+        max_length=254, label="Their full email address", help_text="An exact match only, whatever the case."
     )
+
+    def __init__(self, *args: Any, campaigns: QuerySet[Campaign], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["campaign"].choices = [(campaign.pk, campaign.name) for campaign in campaigns]  # type: ignore[attr-defined]
+
+
+def find_person(model_admin: Any, request: HttpRequest) -> HttpResponse:
+    """Find a person by exact address: a POST, so the address is never in a URL or an access
+    log, answered by a redirect to their page by id, or by saying nobody has it."""
+    allowed = permissions.admin_campaign_ids(request.user, "subscriber", "find")
+    if not allowed:
+        raise permissions.refuse(request.user, what="subscriber", object_id="find")
+    campaigns = Campaign.objects.filter(pk__in=allowed).order_by("name")
+    form = FindForm(request.POST if request.method == "POST" else None, campaigns=campaigns)
+    status = 200
+    if request.method == "POST":
+        asked = request.POST.get("campaign", "")
+        if asked.isdigit() and int(asked) not in allowed:
+            raise permissions.refuse(request.user, what="campaign", object_id=int(asked), campaign_id=int(asked))
+        try:
+            abuse.check_limits(key=f"staff-find:{request.user.pk}", limits=FIND_LIMITS)
+        except abuse.RateLimited:
+            form.add_error(None, "You have searched many times in a short while: wait a few minutes, then try again.")
+            status = 429
+        else:
+            found = _find(request, form)
+            if found is not None:
+                return redirect(reverse("admin:subscriptions_subscriber_change", args=[found.pk]))
+    context = {
+        **model_admin.admin_site.each_context(request), "opts": model_admin.model._meta,
+        "title": "Find a person", "form": form,
+    }  # fmt: skip
+    return TemplateResponse(request, "admin/subscriptions/subscriber/find.html", context, status=status)
+
+
+def _find(request: HttpRequest, form: FindForm) -> Subscriber | None:
+    if not form.is_valid():
+        return None
+    campaign_id = form.cleaned_data["campaign"]
     try:
-        found = privacy.subscriber_find(campaign_id=int(campaign_id), email=search_term, actor=request.user)
+        found = privacy.subscriber_find(campaign_id=campaign_id, email=form.cleaned_data["email"], actor=request.user)
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-        return queryset.none()
-    return queryset.filter(pk=found.pk) if found else queryset.none()
+        form.add_error("email", error)
+        return None
+    if found is None:
+        name = Campaign.objects.get(pk=campaign_id).name
+        form.add_error(None, f"Nobody with that address in {name}. Check the spelling, or choose another campaign.")
+    return found
 
 
 class CampaignForm(forms.ModelForm):

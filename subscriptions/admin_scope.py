@@ -85,7 +85,7 @@ class CampaignListFilter(admin.RelatedFieldListFilter):
     """The campaign filter, offering only the member's campaigns."""
 
     def has_output(self) -> bool:
-        # Shown with a single campaign too: the exact search needs a campaign chosen.
+        # Shown with a single campaign too, so a member can narrow a list to it.
         return bool(self.lookup_choices)
 
     def field_choices(self, field, request, model_admin):  # type: ignore[no-untyped-def]

@@ -48,7 +48,7 @@ NOBODY = None  # operators neither
 MODELS: dict[str, tuple[frozenset[str], frozenset[str] | None, frozenset[str] | None]] = {
     "campaign": (EVERY, OPERATORS, NOBODY),
     "topic": (EVERY, frozenset({P.MANAGE}), NOBODY),
-    "signupform": (EVERY, frozenset({P.MANAGE}), frozenset({P.MANAGE})),
+    "signupform": (EVERY, frozenset({P.MANAGE}), NOBODY),  # published versions are evidence
     "privacynotice": (EVERY, frozenset({P.MANAGE}), NOBODY),
     "mailing": (frozenset({P.DASHBOARD, P.DRAFT, P.SEND}), frozenset({P.DRAFT}), frozenset({P.DRAFT})),
     "subscriber": (frozenset({P.DATA_REQUESTS}), NOBODY, NOBODY),
@@ -63,7 +63,7 @@ MODELS: dict[str, tuple[frozenset[str], frozenset[str] | None, frozenset[str] | 
     "apikey": (OPERATORS, NOBODY, NOBODY),
 }
 # Routes beyond changelist, add, change, history and delete.
-CUSTOM_ROUTES = {("mailing", "preview"), ("subscriber", "request")}
+CUSTOM_ROUTES = {("mailing", "preview"), ("subscriber", "request"), ("subscriber", "find")}
 DATA_REQUESTS = ["export", "rectify", "restrict", "unrestrict", "hold", "lift-hold", "erase"]
 ACTIONS: dict[tuple[str, str], frozenset[str]] = {
     ("campaign", "draft_end_notice"): frozenset({P.DRAFT}),
@@ -210,6 +210,8 @@ def page_expectations(world, who):
         asked.append(("preview", side, preview, {200} if sees_mailings and theirs else {404}))
         asked.append(("preview as person", side, f"{preview}?subscriber={person.pk}",
                       {200} if who == OPERATOR else {404}))  # fmt: skip
+    find = reverse("admin:subscriptions_subscriber_find")
+    asked.append(("find a person", "", find, {200} if grants(frozenset({P.DATA_REQUESTS}), who) else {404}))
     for model, (view, add, _delete) in MODELS.items():
         asked.append((f"{model} list", "", reverse(f"admin:subscriptions_{model}_changelist"),
                       {200} if grants(view, who) else {403}))  # fmt: skip
@@ -244,6 +246,8 @@ def post_everything_at_b(client, world, who):
         url = reverse("admin:subscriptions_subscriber_request", args=[b["subscriber"].pk, action])
         data = {"confirm": "on", "reason": "x", "email": "x@example.org", "first_name": "X", "attributes": "{}"}
         expect(f"request {action}", url, data, {404})
+    find = {"campaign": b["campaign"].pk, "email": b["subscriber"].email}
+    expect("find a person", reverse("admin:subscriptions_subscriber_find"), find, {404})
     for model in ADDED_WITH_A_CAMPAIGN:
         data = {
             "campaign": b["campaign"].pk, "topics": [b["topic"].pk], "slug": "b-slug", "name": "B", "title": "B",

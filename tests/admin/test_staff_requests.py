@@ -1,5 +1,5 @@
 """The data protection officer's work in the admin, over HTTP as a logged-in staff member:
-find by exact address in one campaign, export, rectify, restrict, hold, erase; campaign end
+(finding by exact address: test_find_person) export, rectify, restrict, hold, erase; campaign end
 dates and privacy notices."""
 
 import datetime
@@ -59,27 +59,7 @@ def said(response) -> str:
     return " ".join(str(message) for message in get_messages(response.wsgi_request))
 
 
-class TestFinding:
-    def test_a_person_is_found_by_exact_address_within_the_chosen_campaign(self, client, staff, campaign, person):
-        response = client.get(reverse(CHANGELIST), {"campaign__id__exact": campaign.pk, "q": EMAIL.upper()})
-
-        assert list(response.context["cl"].result_list) == [person]
-        assert actions() == [Action.SEARCHED]
-        assert AuditEvent.objects.get().actor == staff
-
-    def test_searching_without_a_campaign_finds_nobody(self, client, staff, person):
-        response = client.get(reverse(CHANGELIST), {"q": EMAIL})
-
-        assert list(response.context["cl"].result_list) == []
-        assert "Choose a campaign" in said(response)
-        assert actions() == []
-
-    def test_part_of_an_address_finds_nobody(self, client, staff, campaign, person):
-        response = client.get(reverse(CHANGELIST), {"campaign__id__exact": campaign.pk, "q": "tobias"})
-
-        assert list(response.context["cl"].result_list) == []
-        assert "full email address" in said(response)
-
+class TestThePersonsPage:
     def test_the_persons_page_offers_the_requests_and_no_direct_editing(self, client, staff, person):
         response = client.get(reverse("admin:subscriptions_subscriber_change", args=[person.pk]))
 
