@@ -1,10 +1,15 @@
 """A mailing that cannot start says so where staff look, and leaves nobody `unknown`."""
 
 import pytest
+from django.urls import reverse
+from django.utils.html import escape
 
 from subscriptions.models import AuditEvent, Delivery, Mailing
 from subscriptions.services import mailings
+from tests.admin.staff import reauthenticated
+from tests.factories import StaffUserFactory
 from tests.mailing_fixtures import make_mailing
+from tests.support_staff import staff_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,3 +63,34 @@ def test_a_start_that_fails_after_the_mailing_started_does_not_undo_it(campaign,
     mailing.refresh_from_db()
     assert mailing.status == Mailing.Status.SENDING
     assert _start_failures(mailing) == []
+
+
+def test_send_now_in_the_admin_says_the_mailing_could_not_start_and_shows_why(
+    client, campaign, topics, audience, settings
+):
+    """As in the demo, where tasks run in-process: the action's answer tells the truth."""
+    settings.MAILERS = {"default": {"BACKEND": "anymail.backends.mailgun.EmailBackend"}}
+    settings.ANYMAIL = {}
+    staff_client(client, StaffUserFactory())
+    reauthenticated(client, client.session["_auth_user_id"])
+    mailing = make_mailing(campaign, [topics[0]], status=Mailing.Status.DRAFT)
+    changelist = reverse("admin:subscriptions_mailing_changelist")
+    page = client.post(changelist, {"action": "send_now", "_selected_action": [mailing.pk]}, follow=True)
+    content = page.content.decode()
+    assert "could not start and is a draft again" in content
+    assert "sending has started" not in content
+    mailing.refresh_from_db()
+    assert mailing.start_error
+    detail = client.get(reverse("admin:subscriptions_mailing_change", args=[mailing.pk])).content.decode()
+    assert escape(mailing.start_error) in detail
+
+
+def test_send_now_in_the_admin_says_how_many_it_reached(client, campaign, topics, audience, mailoutbox):
+    staff_client(client, StaffUserFactory())
+    reauthenticated(client, client.session["_auth_user_id"])
+    mailing = make_mailing(campaign, [topics[0]], status=Mailing.Status.DRAFT)
+    changelist = reverse("admin:subscriptions_mailing_changelist")
+    page = client.post(changelist, {"action": "send_now", "_selected_action": [mailing.pk]}, follow=True)
+    mailing.refresh_from_db()
+    assert mailing.status == Mailing.Status.SENT
+    assert f"sent to {mailing.sent_count} of {mailing.recipients_count}" in page.content.decode()
