@@ -257,8 +257,9 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 # password-reset request records the address unverified, which would block enrolment.
 MFA_ALLOW_UNVERIFIED_EMAIL = True
 MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "Tidings")
-# Browsers offer WebAuthn only over HTTPS; the demo on http://127.0.0.1 is the exception.
-MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
+# Browsers offer WebAuthn only over HTTPS, or on http://localhost (so the demo at
+# http://localhost:8000 can add a key, and 127.0.0.1 cannot). The origin is always
+# checked: allauth's MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN stays off.
 MFA_PASSKEY_LOGIN_ENABLED = False
 # Idle and absolute limits on a signed-in session; either one passing signs the user out.
 STAFF_IDLE_TIMEOUT_MINUTES = env_int("STAFF_IDLE_TIMEOUT_MINUTES", 30, minimum=1)
