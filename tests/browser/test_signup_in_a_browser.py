@@ -6,50 +6,23 @@ CSRF check pass), and that the journey needs no JavaScript.
 Skipped where Chromium is not installed.
 """
 
-import os
 import re
-import shutil
 from urllib.parse import urlparse
 
 import pytest
 from django.core import mail
 
 from subscriptions.models import Subscriber
+from tests.browser.chromium import BROWSER_TEST
 from tests.factories import PrivacyNoticeFactory, SignupFormFactory, TopicFactory
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed"),
-]
-
-# What this machine's closed network needs (see the env notes): no background traffic.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+pytestmark = BROWSER_TEST
 
 
 @pytest.fixture
-def page(settings):
-    # Playwright's sync API runs an event loop in this thread; the ORM calls made here
-    # happen between browser steps, never concurrently with them.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+def page(settings, chromium):
     settings.SIGNUP_MIN_FILL_SECONDS = 0
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(java_script_enabled=False)
-        yield context.new_page()
-        browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    return chromium.new_context(java_script_enabled=False).new_page()
 
 
 @pytest.fixture

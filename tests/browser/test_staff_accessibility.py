@@ -8,8 +8,6 @@ page's CSP bypassed for that one script; the pages themselves are served as in
 production. Skipped where Chromium is not installed.
 """
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -22,40 +20,19 @@ from subscriptions.models import Membership, Permission
 from subscriptions.services import staff
 from subscriptions.services.api_keys import api_key_create
 from subscriptions.services.audit import audit_record
+from tests.browser.chromium import BROWSER_TEST
 from tests.factories import CampaignFactory
 from tests.support_staff import staff_client
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 AXE = Path(settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed"),
-]
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+pytestmark = BROWSER_TEST
 WCAG_22_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 WIDTHS = (1280, 320)
 
 
 @pytest.fixture
-def browser():
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+def browser(chromium):
+    return chromium
 
 
 def problems_on(page, url: str, width: int, status: int = 200) -> list[str]:

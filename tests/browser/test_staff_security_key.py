@@ -7,8 +7,6 @@ and the trail shows the key being added. No page on the way logs a CSP violation
 Skipped where Chromium is not installed.
 """
 
-import os
-import shutil
 import time
 
 import pytest
@@ -17,28 +15,11 @@ from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 
 from subscriptions.models import AuditEvent, Membership, Permission
+from tests.browser.chromium import BROWSER_TEST
 from tests.factories import CampaignFactory
 from tests.support_staff import enrol_totp, totp_code
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed"),
-]
-
-# What this machine's closed network needs (see the env notes): no background traffic.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+pytestmark = BROWSER_TEST
 PASSWORD = "lantern harbour quietly"
 KEY_NAME = "Blue key on my keyring"
 # A key that answers without a touch or a PIN prompt, as a real one does once touched.
@@ -53,21 +34,14 @@ VIRTUAL_KEY = {
 
 
 @pytest.fixture
-def browser_context(settings):
-    # Playwright's sync API runs an event loop in this thread; the ORM calls made here
-    # happen between browser steps, never concurrently with them.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+def browser_context(settings, chromium):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # live_server is http://localhost:<port>, a secure context to the browser, and fido2
     # (allauth's WebAuthn library) accepts that origin as browsers do. So the origin is
     # checked as in production: the DEBUG-only escape hatch stays off (read per request).
     # The relying party id is the request's host name, "localhost"; SITE_URL plays no part.
     settings.MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = False
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser.new_context(java_script_enabled=True)
-        browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    return chromium.new_context(java_script_enabled=True)
 
 
 @pytest.fixture

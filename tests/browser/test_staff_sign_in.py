@@ -6,9 +6,7 @@ password and code -> idle for longer than the timeout -> the next page is the lo
 Skipped where Chromium is not installed.
 """
 
-import os
 import re
-import shutil
 import time
 
 import pytest
@@ -18,42 +16,18 @@ from django.contrib.sessions.backends.db import SessionStore
 from subscriptions.models import Permission
 from subscriptions.services import staff
 from subscriptions.staff_auth import LAST_SEEN_AT
+from tests.browser.chromium import BROWSER_TEST
 from tests.factories import CampaignFactory
 from tests.support_staff import totp_code
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed"),
-]
-
-# What this machine's closed network needs (see the env notes): no background traffic.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+pytestmark = BROWSER_TEST
 PASSWORD = "lantern harbour quietly"
 
 
 @pytest.fixture
-def browser_context(settings):
-    # Playwright's sync API runs an event loop in this thread; the ORM calls made here
-    # happen between browser steps, never concurrently with them.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+def browser_context(settings, chromium):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser.new_context(java_script_enabled=False)
-        browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    return chromium.new_context(java_script_enabled=False)
 
 
 @pytest.fixture
