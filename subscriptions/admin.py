@@ -107,8 +107,10 @@ class CampaignAdmin(ScopedAdmin):
         return False
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):  # type: ignore[no-untyped-def]
-        # Ending a campaign now erases everyone in it: the member proves again it is them.
-        if request.method == "POST" and request.POST.get("erase_now") and object_id is not None:
+        # A campaign's settings decide when everyone in it is erased (its end date, "erase
+        # now"), who must approve big sends, what is tracked and who the mail is from:
+        # every change needs a recent sign-in. The POST is replayed once it is given.
+        if request.method == "POST" and object_id is not None:
             campaign = self.get_object(request, object_id)
             allowed = campaign is not None and self.has_change_permission(request, campaign)
             if allowed and staff_auth.reauthentication_needed(request):
@@ -117,6 +119,9 @@ class CampaignAdmin(ScopedAdmin):
 
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
         super().save_model(request, obj, form, change)
+        if change and form.changed_data:
+            before = {name: form.initial.get(name) for name in form.changed_data if name != "erase_now"}
+            lifecycle.campaign_settings_changed(campaign=obj, actor=request.user, before=before)
         confirmed = form.cleaned_data.get("erase_now") and "ends_on" in form.changed_data
         if confirmed and lifecycle.campaign_end_due(campaign=obj):
             lifecycle.campaign_end_confirmed(campaign=obj, actor=request.user)
@@ -245,6 +250,7 @@ class SubscriberAdmin(ReadOnlyAdmin):
 class SubscriptionAdmin(ReadOnlyAdmin):
     campaign_via = "topic__campaign"
     personal_data = True
+    record_views = True
     list_display = ["id", "subscriber_id", "topic", "created_at", "ended_at", "source", "ended_reason"]
     list_filter = [("topic__campaign", CampaignListFilter)]
 
@@ -253,6 +259,7 @@ class SubscriptionAdmin(ReadOnlyAdmin):
 class ConsentEventAdmin(ReadOnlyAdmin):
     campaign_via = "subscriber__campaign"
     personal_data = True
+    record_views = True
     list_display = ["id", "subscriber_id", "kind", "source", "created_at"]
     list_filter = [("subscriber__campaign", CampaignListFilter), "kind", "source"]
 
@@ -267,6 +274,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
 @admin.register(Suppression)
 class SuppressionAdmin(ReadOnlyAdmin):
     personal_data = True
+    record_views = True
     list_display = ["id", "campaign", "reason", "created_at"]
     list_filter = [("campaign", CampaignListFilter), "reason"]
 

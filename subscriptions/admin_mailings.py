@@ -78,9 +78,13 @@ class MailingAdmin(ScopedAdmin):
 
     def save_related(self, request, form, formsets, change):  # type: ignore[no-untyped-def]
         super().save_related(request, form, formsets, change)
+        changed = sorted(APPROVED_CONTENT.intersection(form.changed_data))
+        if not changed:
+            return
+        # Whoever shaped the content may not be its second pair of eyes (mailing_approve).
+        mailing_services.mailing_edited(mailing=form.instance, actor=request.user, fields=changed)
         # What was approved is not what would go once the content or audience changes.
-        content_changed = change and bool(APPROVED_CONTENT.intersection(form.changed_data))
-        if content_changed and mailing_services.mailing_approval_clear(mailing=form.instance, actor=request.user):
+        if change and mailing_services.mailing_approval_clear(mailing=form.instance, actor=request.user):
             messages.warning(request, "The draft changed, so its approval was withdrawn: it needs approving again.")
 
     @admin.display(description="Preview")
@@ -155,8 +159,10 @@ class MailingAdmin(ScopedAdmin):
         """What came of "Send now": where tasks run in-process (the demo) the mailing has
         already gone out, or failed to start, by the time the action returns."""
         mailing.refresh_from_db()
-        if mailing.start_error:
+        if mailing.start_error and mailing.status == Mailing.Status.DRAFT:
             messages.error(request, f"“{mailing.subject}” could not start and is a draft again: {mailing.start_error}")
+        elif mailing.start_error:  # started, then paused on a fault of the mailer's settings (services.sending)
+            messages.error(request, f"“{mailing.subject}”: {mailing.start_error}")
         elif mailing.status == Mailing.Status.SENT:
             messages.success(
                 request, f"“{mailing.subject}”: sent to {mailing.sent_count} of {mailing.recipients_count}."
@@ -166,12 +172,17 @@ class MailingAdmin(ScopedAdmin):
 
     @admin.action(description="Schedule for the time set on the mailing")
     def schedule(self, request, queryset):  # type: ignore[no-untyped-def]
+        # A schedule is a send to everyone, a little later: the same proof as "Send now".
+        if staff_auth.reauthentication_needed(request):
+            return staff_auth.reauthenticate_redirect(request, request.get_full_path())
+
         def act(mailing: Mailing) -> None:
             if mailing.scheduled_at is None:
                 raise ValidationError("Set the scheduled time on the mailing first.")
             mailing_services.mailing_schedule(mailing_id=mailing.pk, send_at=mailing.scheduled_at, actor=request.user)
 
         self._each(request, queryset, act, "scheduled.")
+        return None
 
     @admin.action(description="Cancel")
     def cancel(self, request, queryset):  # type: ignore[no-untyped-def]

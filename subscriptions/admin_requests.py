@@ -162,8 +162,8 @@ def data_request(model_admin: Any, request: HttpRequest, subscriber_id: int, act
     subscriber = Subscriber.objects.select_related("campaign").filter(pk=subscriber_id).first()
     changelist = reverse("admin:subscriptions_subscriber_changelist")
     if subscriber is None:
-        messages.error(request, f"There is no subscriber {subscriber_id}: they may already have been erased.")
-        return redirect(changelist)
+        # The same answer as for another campaign's person, so ids reveal nothing.
+        raise Http404(f"No subscriber {subscriber_id}: they may already have been erased.")
     permissions.require(
         request.user, subscriber.campaign_id, Permission.DATA_REQUESTS, what="subscriber", object_id=subscriber_id
     )

@@ -16,6 +16,7 @@ from django.contrib.admin.options import ActionLocation
 from django.contrib.admin.utils import get_fields_from_path, unquote
 from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
+from django.http import Http404
 
 from subscriptions import permissions
 from subscriptions.models import Campaign, Topic
@@ -102,6 +103,8 @@ class ScopedAdmin(admin.ModelAdmin):
     read_only = False
     # Filtering this list is searching personal data: each filtered page is audited.
     personal_data = False
+    # Opening one of its rows is audited too (`<model>_viewed`).
+    record_views = False
 
     @property
     def rule_name(self) -> str:
@@ -143,11 +146,22 @@ class ScopedAdmin(admin.ModelAdmin):
                 )  # fmt: skip
         return obj
 
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):  # type: ignore[no-untyped-def]
+        # Django redirects with "does not exist"; another campaign's row is a 404. Answer
+        # both alike, or a member could learn which ids other campaigns hold.
+        raise Http404(f"No {self.rule_name} {object_id}.")
+
     # Django runs these two views in a transaction: a refusal raised inside would roll back
     # its own audit event. Looking the object up first refuses (and records) outside it.
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):  # type: ignore[no-untyped-def]
         if object_id is not None:
-            self.get_object(request, unquote(object_id))
+            obj = self.get_object(request, unquote(object_id))
+            if obj is not None and self.record_views and self.has_view_permission(request, obj):
+                # Opening one row of personal data is looking at someone's data.
+                audit_record(
+                    actor=request.user, action=f"{self.rule_name}_viewed", target_type=self.rule_name,
+                    campaign_id=campaign_id_of(obj, self.campaign_via), target_id=obj.pk,
+                )  # fmt: skip
         elif request.method == "POST" and not self.has_add_permission(request):
             raise permissions.refuse(request.user, what=self.rule_name, object_id="new")
         return super().changeform_view(request, object_id, form_url, extra_context)

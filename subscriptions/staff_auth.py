@@ -54,6 +54,7 @@ ENROLMENT_PAGES = frozenset(
     }
 )
 SECOND_FACTORS = [Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
+REAUTHENTICATION_PAGES = frozenset({"account_reauthenticate", "mfa_reauthenticate", "mfa_reauthenticate_webauthn"})
 
 SIGNED_OUT_IDLE = "idle"
 SIGNED_OUT_MAX_AGE = "max_age"
@@ -150,8 +151,9 @@ def in_staff_area(path: str) -> bool:
     return any(path.startswith(f"/{prefix}/") for prefix in (settings.STAFF_PATH, settings.ADMIN_PATH))
 
 
-def session_expiry(request: HttpRequest, now: float) -> str | None:
-    """Why this signed-in session must end now (SIGNED_OUT_IDLE or SIGNED_OUT_MAX_AGE), or None."""
+def session_expiry(request: HttpRequest, now: float, *, active: bool = True) -> str | None:
+    """Why this signed-in session must end now (SIGNED_OUT_IDLE or SIGNED_OUT_MAX_AGE), or
+    None. Only an `active` request (one in the staff area) restarts the idle clock."""
     signed_in_at = request.session.get(SIGNED_IN_AT)
     last_seen_at = request.session.get(LAST_SEEN_AT)
     if signed_in_at is None or last_seen_at is None:
@@ -162,7 +164,8 @@ def session_expiry(request: HttpRequest, now: float) -> str | None:
         return SIGNED_OUT_MAX_AGE
     if now - last_seen_at > settings.STAFF_IDLE_TIMEOUT_MINUTES * 60:
         return SIGNED_OUT_IDLE
-    request.session[LAST_SEEN_AT] = now
+    if active:
+        request.session[LAST_SEEN_AT] = now
     return None
 
 
@@ -202,7 +205,7 @@ class StaffAuthMiddleware:
         staff_area = in_staff_area(request.path_info)
         if staff_area and not on_staff_host(request):
             raise Http404("The staff area is not served on this host.")
-        reason = session_expiry(request, time.time()) if request.user.is_authenticated else None
+        reason = session_expiry(request, time.time(), active=staff_area) if request.user.is_authenticated else None
         if reason and staff_area:
             return sign_out_expired(request, reason)
         if reason:
@@ -217,6 +220,10 @@ class StaffAuthMiddleware:
         if not request.user.is_authenticated or not in_staff_area(request.path_info):
             return None
         match = request.resolver_match
+        if match is None or match.url_name not in REAUTHENTICATION_PAGES:
+            # An action set aside for re-authentication is replayed only from the page
+            # that asks for it: a member who went elsewhere instead has changed their mind.
+            request.session.pop(reauthentication.STATE_SESSION_KEY, None)
         if match is not None and match.url_name in ENROLMENT_PAGES:
             return None
         if is_mfa_enabled(request.user, SECOND_FACTORS):

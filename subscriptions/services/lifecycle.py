@@ -178,6 +178,22 @@ def campaign_end_date_problems(
     ]
 
 
+def campaign_settings_changed(*, campaign: Campaign, actor: Any, before: dict[str, Any]) -> None:
+    """Record a change of a campaign's settings: each field, as it was and as it is now
+    (settings hold no subscriber's data)."""
+    if not before:
+        return
+    changes = {name: [_shown(value), _shown(getattr(campaign, name, None))] for name, value in before.items()}
+    audit_record(
+        actor=actor, action="campaign_settings_changed", campaign_id=campaign.pk, target_type="campaign",
+        target_id=campaign.pk, changes=changes,
+    )  # fmt: skip
+
+
+def _shown(value: Any) -> str | None:
+    return None if value is None else str(value)[:200]
+
+
 def campaign_end_confirmed(*, campaign: Campaign, actor: Any) -> None:
     """Staff confirmed a past end date: record who, and start the end at once."""
     audit_record(

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from subscriptions import permissions, selectors
-from subscriptions.models import Campaign, Mailing, Permission, Subscriber, Topic
+from subscriptions.models import AuditEvent, Campaign, Mailing, Permission, Subscriber, Topic
 from subscriptions.services.audit import Actor, actor_name, audit_record, recorded_actor
 from subscriptions.services.compose import (
     Personal,
@@ -191,8 +191,8 @@ def mailing_approve(*, mailing_id: int, actor: Actor) -> Mailing:
         mailing = _locked(mailing_id)
         if mailing.status != Mailing.Status.DRAFT:
             raise ValidationError(f"This mailing is {mailing.get_status_display().lower()}: only a draft is approved.")
-        if approver is None or approver.pk == mailing.created_by_id:
-            raise ValidationError("You drafted this mailing, so another member must approve it.")
+        if approver is None or approver.pk == mailing.created_by_id or _edited_by(mailing, approver.pk):
+            raise ValidationError("You drafted or edited this mailing, so another member must approve it.")
         if not permissions.has_permission(approver, mailing.campaign_id, Permission.SEND):
             raise ValidationError("Only a member who may send this campaign's mailings can approve them.")
         mailing.approved_by = approver
@@ -201,6 +201,18 @@ def mailing_approve(*, mailing_id: int, actor: Actor) -> Mailing:
         mailing.save(update_fields=["approved_by", "approved_by_name", "approved_at"])
         _audit("mailing_approved", mailing, actor, audience=mailing_audience_count(mailing=mailing))
     return mailing
+
+
+def mailing_edited(*, mailing: Mailing, actor: Actor, fields: list[str]) -> None:
+    """Record who changed a draft's content or audience: the trail shows every hand on
+    it, and none of them may approve it (mailing_approve)."""
+    _audit("mailing_edited", mailing, actor, fields=fields)
+
+
+def _edited_by(mailing: Mailing, user_id: int) -> bool:
+    return AuditEvent.objects.filter(
+        target_type="mailing", target_id=mailing.pk, action="mailing_edited", actor_id=user_id
+    ).exists()
 
 
 def mailing_approval_clear(*, mailing: Mailing, actor: Actor = None) -> bool:

@@ -9,7 +9,7 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from subscriptions.models import AuditEvent, Mailing, Permission, Topic
+from subscriptions.models import AuditEvent, Campaign, Mailing, Permission, Topic
 from tests.admin.staff import member, reauthenticated, signed_in
 from tests.factories import CampaignFactory, StaffUserFactory, TopicFactory
 from tests.mailing_fixtures import BODY
@@ -64,10 +64,21 @@ def test_a_drafter_is_offered_the_test_but_not_the_send(client, mailing):
 
 
 def test_a_member_who_may_send_can_schedule_one(client, mailing):
-    signed_in(client, member(mailing.campaign, Permission.SEND))
+    user = member(mailing.campaign, Permission.SEND)
+    signed_in(client, user)
+    reauthenticated(client, user)
     client.post(reverse(MAILINGS), {"action": "schedule", "_selected_action": [mailing.pk]})
     mailing.refresh_from_db()
     assert mailing.status == Mailing.Status.SCHEDULED
+
+
+def test_scheduling_asks_for_a_recent_sign_in_first_as_sending_now_does(client, mailing):
+    signed_in(client, member(mailing.campaign, Permission.SEND))
+    response = client.post(reverse(MAILINGS), {"action": "schedule", "_selected_action": [mailing.pk]})
+    assert response.status_code == 302
+    assert "reauthenticate" in response["Location"]
+    mailing.refresh_from_db()
+    assert mailing.status == Mailing.Status.DRAFT
 
 
 def test_sending_now_asks_for_a_recent_sign_in_first(client, mailing):
@@ -128,3 +139,22 @@ def test_a_campaign_manager_without_draft_cannot_draft_the_end_notice(client):
         {"action": "draft_end_notice", "_selected_action": [campaign.pk]},
     )
     assert not Mailing.objects.exists()
+
+
+def test_rewriting_a_colleagues_draft_in_the_admin_bars_you_from_approving_it(client, mailing):
+    Campaign.objects.filter(pk=mailing.campaign_id).update(approval_threshold=0)
+    editor = member(mailing.campaign, Permission.DRAFT, Permission.SEND)
+    signed_in(client, editor)
+    change = reverse("admin:subscriptions_mailing_change", args=[mailing.pk])
+    form = {
+        "campaign": mailing.campaign_id, "kind": mailing.kind, "subject": "Rewritten", "body": mailing.body,
+        "topics": list(mailing.topics.values_list("pk", flat=True)),
+    }  # fmt: skip
+    assert client.post(change, form).status_code == 302
+    client.post(reverse(MAILINGS), {"action": "approve", "_selected_action": [mailing.pk]})
+    mailing.refresh_from_db()
+    assert mailing.subject == "Rewritten"
+    assert mailing.approved_at is None
+    edited = AuditEvent.objects.get(action="mailing_edited", target_id=mailing.pk)
+    assert edited.actor_id == editor.pk
+    assert "subject" in edited.details["fields"]

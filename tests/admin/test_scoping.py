@@ -2,14 +2,16 @@
 choice; no query-string lookup past the designed filters; looking at people is audited."""
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from subscriptions.models import AuditEvent, ConsentEvent, Mailing, Permission, Subscriber, Suppression
 from subscriptions.services.audit import audit_record
 from tests.admin.staff import member, reauthenticated, signed_in
-from tests.factories import CampaignFactory, StaffUserFactory, TopicFactory
+from tests.factories import CampaignFactory, StaffUserFactory, SubscriberFactory, TopicFactory
 from tests.lifecycle_helpers import person_with_history
 from tests.mailing_fixtures import BODY, make_mailing
+from tests.support_staff import staff_client
 
 pytestmark = pytest.mark.django_db
 
@@ -326,3 +328,28 @@ class TestAutocomplete:
             assert response.status_code == 404
             assert people[0].email not in response.content.decode()
         assert audited("subscriber_searched") == []
+
+
+def test_an_id_that_exists_nowhere_answers_as_another_campaigns_does():
+    """Otherwise a 302 for a free id against a 404 for a taken one would count other
+    campaigns' sign-ups and erasures."""
+    campaign = CampaignFactory()
+    other = SubscriberFactory(campaign=CampaignFactory())
+    client = staff_client(Client(), member(campaign, *Permission.values))
+    for path in (
+        reverse("admin:subscriptions_subscriber_change", args=[other.pk]),
+        reverse("admin:subscriptions_subscriber_change", args=[other.pk + 1000]),
+        reverse("admin:subscriptions_subscriber_history", args=[other.pk + 1000]),
+        reverse("admin:subscriptions_mailing_change", args=[987654]),
+    ):
+        assert client.get(path).status_code == 404, path
+
+
+def test_opening_a_consent_event_is_recorded_as_looking_at_personal_data():
+    person = SubscriberFactory()
+    event = ConsentEvent.objects.create(subscriber=person, kind="requested", source="page")
+    user = member(person.campaign, Permission.DATA_REQUESTS)
+    client = staff_client(Client(), user)
+    assert client.get(reverse("admin:subscriptions_consentevent_change", args=[event.pk])).status_code == 200
+    viewed = AuditEvent.objects.get(action="consentevent_viewed")
+    assert (viewed.actor_id, viewed.campaign_id, viewed.target_id) == (user.pk, person.campaign_id, event.pk)

@@ -137,3 +137,14 @@ def test_a_change_to_the_draft_clears_the_approval(campaign, draft, drafter, app
 def test_clearing_an_unapproved_draft_does_nothing(draft):
     assert not mailings.mailing_approval_clear(mailing=draft)
     assert not AuditEvent.objects.filter(action="mailing_approval_cleared").exists()
+
+
+def test_a_member_who_edited_the_draft_cannot_approve_it(campaign, draft, drafter, approver):
+    """The two people are the one who shaped what goes and one who did not: rewriting a
+    colleague's draft and then approving it yourself is one person."""
+    threshold(campaign, 1)
+    mailings.mailing_edited(mailing=draft, actor=approver, fields=["body"])
+    assert "another member must approve" in refusal(mailings.mailing_approve, mailing_id=draft.pk, actor=approver)
+    draft.refresh_from_db()
+    assert draft.approved_at is None
+    assert AuditEvent.objects.filter(action="mailing_edited", actor_id=approver.pk).count() == 1

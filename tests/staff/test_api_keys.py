@@ -78,6 +78,13 @@ def test_revoking_stops_the_key(campaign_a, manager_a, key_a, signed_in):
     assert not ApiKey.objects.live().filter(pk=key_a.pk).exists()
 
 
+def test_revoking_asks_for_a_fresh_sign_in(campaign_a, manager_a, key_a, signed_in):
+    response = signed_in(manager_a, reauth=False).post(keys_url(campaign_a, "revoke", key_a))
+    assert "reauthenticate" in response["Location"]
+    key_a.refresh_from_db()
+    assert key_a.expires_at is None, "a stolen session cannot switch the campaign's sign-ups off"
+
+
 def test_rotating_shows_a_new_secret_and_keeps_the_old_key_for_the_overlap(
     campaign_a, manager_a, key_a, signed_in, settings
 ):

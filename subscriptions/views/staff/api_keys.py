@@ -101,6 +101,9 @@ def api_key_rotate(request: HttpRequest, campaign_id: int, key_id: int) -> HttpR
 def api_key_revoke(request: HttpRequest, campaign_id: int, key_id: int) -> HttpResponse:
     campaign = campaign_for(request, campaign_id, Permission.TEAM)
     key = object_in(request, ApiKey.objects.all(), key_id, campaign=campaign, what="api_key")
+    # Revoking stops the campaign's own systems signing people up: a recent sign-in first.
+    if again := reauthentication(request, _keys_url(campaign)):
+        return again
     api_keys.api_key_revoke(campaign_id=campaign.pk, key_id=key.pk, actor=request.user)
     messages.success(request, f"The key “{key.name}” ({key.prefix}…) no longer works.")
     return redirect(_keys_url(campaign))
