@@ -7,7 +7,7 @@ mailbox that does not exist was tried six times and its address logged each time
 Here a refusal at RCPT becomes RecipientRefused (5xx: not an OSError, so not
 retried) or RecipientDeferred (4xx: retried), and neither names the address.
 config/settings.py uses this backend for MAILER=smtp; bulk mail over SMTP goes
-through transports.SmtpTransport, which reads the same connection settings.
+through smtp_transport.SmtpTransport, which reads the same connection settings.
 """
 
 import smtplib

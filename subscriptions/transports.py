@@ -2,9 +2,10 @@
 
 Four transports. SMTP writes the pre-serialised bytes from bulk_mime over the SMTP
 backend's own connection, one MAIL/RCPT/DATA exchange per person, so the per-message
-cost is a substitution and a socket write. An anymail ESP whose API batch-sends with
-per-recipient merge data gets one API call for many people (subscriptions.esp_batch);
-Mailjet gets one call carrying many whole messages (subscriptions.esp_messages).
+cost is a substitution and a socket write (subscriptions.smtp_transport). An anymail
+ESP whose API batch-sends with per-recipient merge data gets one API call for many
+people (subscriptions.esp_batch); Mailjet gets one call carrying many whole messages
+(subscriptions.esp_messages).
 Every other backend (the remaining anymail ESPs, the demo outbox) gets a per-person
 EmailMultiAlternatives built from the compiled content with the delivery id as
 anymail metadata.
@@ -14,19 +15,22 @@ one-message-per-call transports loop (`send_each`), stopping at the first fault 
 is about the ESP rather than one address, so the engine can wait or retry before
 anyone else is tried.
 
-Failures come back as one of four faults, which decide what the sender does next:
+Failures come back as one of five faults, which decide what the sender does next:
 RateLimited (wait, then retry the same message), Transient (back off and retry, up to
 a limit), Permanent (this address failed, carry on; Refused when the receiving server
-refused the address itself at RCPT, which the sender treats as a hard bounce) and
+refused the address itself at RCPT, which the sender treats as a hard bounce),
+Misconfigured (refused for how we are set up: pause the mailing, fail no one) and
 Ambiguous (the message may have been accepted: never resend it; webhooks will tell).
 """
 
 import contextlib
 import email.utils
+import logging
 import math
 import re
 import smtplib
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,11 +38,14 @@ from typing import Protocol
 
 import requests
 from anymail.exceptions import AnymailAPIError, AnymailError, AnymailInvalidAddress, AnymailRecipientsRefused
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core.mail import EmailMultiAlternatives, mailers
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 
-from subscriptions.bulk_mime import CRLF, MimeTemplate, Recipient, dot_stuff
+from subscriptions.bulk_mime import MimeTemplate, Recipient
+
+logger = logging.getLogger(__name__)
 
 # The metadata key under which every bulk message gives the ESP its delivery reference
 # (tokens.make_delivery_reference); webhooks echo it back (services.webhooks).
@@ -66,6 +73,13 @@ class Permanent(SendFault):
 class Refused(Permanent):
     """The receiving server refused the address itself for good (SMTP 5xx at RCPT with
     an enhanced status of a bad address, 5.1.x or 5.2.1): a hard bounce."""
+
+
+class Misconfigured(SendFault):
+    """Refused for how we are set up, not for whom: the ESP refusing our API key or
+    sender (HTTP 401/403), the SMTP server refusing our login or our sender, or an
+    exception of our own making. Every message would meet it, so the mailing pauses
+    and nobody is failed (services.sending)."""
 
 
 class Ambiguous(SendFault):
@@ -103,16 +117,42 @@ def send_each(send: Callable[[Outgoing], str], items: Sequence[Outgoing]) -> Out
             outcomes[item.recipient.delivery_id] = send(item)
         except (Permanent, Ambiguous) as fault:
             outcomes[item.recipient.delivery_id] = fault
-        except (RateLimited, Transient) as fault:
+        except (RateLimited, Transient, Misconfigured) as fault:
             outcomes[item.recipient.delivery_id] = fault
+            break
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception as error:  # noqa: BLE001 - see unexpected_fault
+            # Answered here, not raised, so the people sent before it keep their answers.
+            outcomes[item.recipient.delivery_id] = unexpected_fault(error)
             break
     return outcomes
 
 
+# Anything shaped like an address, for text that goes where no address may (a log line,
+# the mailing page, the audit trail): an exception's message can quote one.
+_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"']+@[^\s<>()\[\]\\,;:\"']+")
+
+
+def without_addresses(text: str) -> str:
+    return _ADDRESS.sub("<address>", text)
+
+
+def unexpected_fault(error: Exception) -> Misconfigured:
+    """An exception from a send that is no SendFault: a bad mailer option (issue 16's
+    ANYMAIL_REQUESTS_TIMEOUT="3" made requests raise ValueError) or a bug of ours. It
+    is logged with its traceback (without addresses) and pauses the mailing."""
+    reason = without_addresses(f"{type(error).__name__}: {error}".splitlines()[0])[:200]
+    trace = without_addresses("".join(traceback.format_exception(error)))
+    logger.error("sending raised %s; the mailing pauses\n%s", type(error).__name__, trace.rstrip())
+    return Misconfigured(reason)
+
+
 def transport_for(*, alias: str, template: MimeTemplate) -> Transport:
-    # Imported here: esp_batch builds on this module's faults and Outgoing.
+    # Imported here: these build on this module's faults and Outgoing.
     from subscriptions.esp_batch import EspBatchTransport, batching_for
     from subscriptions.esp_messages import MessagesBatchTransport, messages_per_call
+    from subscriptions.smtp_transport import SmtpTransport
 
     backend = mailers[alias]
     if isinstance(backend, SmtpBackend):
@@ -133,8 +173,14 @@ _ENHANCED_STATUS = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
 _BAD_ADDRESS = re.compile(r"^5\.1\.(?!7$|8$)\d+$|^5\.2\.1$")
 
 
-def _smtp_fault(code: int, reply: bytes | str, stage: str) -> SendFault:
+def smtp_fault(code: int, reply: bytes | str, stage: str) -> SendFault:
     text = reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+    if code == 530 or (stage in ("AUTH", "MAIL") and 500 <= code < 600):
+        # 530 is "log in first" wherever it comes; a refused login, or a refusal of our
+        # sender at MAIL (the same in every message), would refuse everyone alike.
+        said = "" if stage == "RCPT" else f": {without_addresses(text)}"  # RCPT replies quote the address
+        what = "our login" if code in (530, 535) or stage == "AUTH" else "our sender"
+        return Misconfigured(f"the mail server refused {what} (SMTP {code} at {stage}{said})"[:200])
     if stage == "RCPT":
         # The code and enhanced status only: a server's reply text here quotes the
         # address more often than not, and the reason is stored and logged.
@@ -146,81 +192,6 @@ def _smtp_fault(code: int, reply: bytes | str, stage: str) -> SendFault:
         return Refused(reason) if _BAD_ADDRESS.match(status) else Permanent(reason)
     reason = f"SMTP {code} at {stage}: {text}"[:200]
     return Permanent(reason) if 500 <= code < 600 else Transient(reason)
-
-
-class SmtpTransport:
-    max_recipients: int | None = None
-
-    def __init__(self, *, backend: SmtpBackend, template: MimeTemplate, name: str) -> None:
-        self.backend = backend
-        self.template = template
-        self.name = name
-        self.date = email.utils.formatdate(usegmt=True)
-
-    def _connection(self) -> smtplib.SMTP:
-        try:
-            self.backend.open()
-        except (OSError, smtplib.SMTPException) as error:
-            self._drop()
-            raise Transient(f"cannot connect: {error}"[:200]) from error
-        connection = self.backend.connection
-        if connection is None:
-            raise Transient("cannot connect")
-        try:
-            connection.ehlo_or_helo_if_needed()
-        except (OSError, smtplib.SMTPException) as error:
-            self._drop()
-            raise Transient(f"no greeting: {error}"[:200]) from error
-        return connection
-
-    def _drop(self) -> None:
-        connection, self.backend.connection = self.backend.connection, None
-        if connection is not None:
-            with contextlib.suppress(OSError):
-                connection.close()
-
-    def _command(self, connection: smtplib.SMTP, stage: str, expected: tuple[int, ...], *args: str) -> None:
-        code, reply = connection.docmd(*args)
-        if code in expected:
-            return
-        if code == 421:  # the server is closing the connection
-            self._drop()
-        elif code != -1:
-            try:
-                connection.rset()
-            except (OSError, smtplib.SMTPException):
-                self._drop()
-        raise _smtp_fault(code, reply, stage)
-
-    def send(self, item: Outgoing) -> str:
-        data = dot_stuff(self.template.as_bytes(item.recipient, message_id=item.message_id, date=self.date))
-        connection = self._connection()
-        try:
-            self._command(connection, "MAIL", (250,), "mail", f"FROM:<{self.template.sender}>")
-            self._command(connection, "RCPT", (250, 251), "rcpt", f"TO:<{item.recipient.address}>")
-            self._command(connection, "DATA", (354,), "data")
-            connection.send(data + (b"" if data.endswith(CRLF) else CRLF) + b"." + CRLF)
-        except (smtplib.SMTPServerDisconnected, OSError) as error:
-            # The final "." was not all written, so the server cannot have accepted it.
-            self._drop()
-            raise Transient(f"connection lost before the message was sent: {error}"[:200]) from error
-        try:
-            code, reply = connection.getreply()
-        except (smtplib.SMTPServerDisconnected, OSError) as error:
-            self._drop()
-            raise Ambiguous(f"no reply after the message was sent: {error}"[:200]) from error
-        if code != 250:
-            raise _smtp_fault(code, reply, "end of DATA")
-        return item.message_id.strip("<>")
-
-    def send_many(self, items: Sequence[Outgoing]) -> Outcomes:
-        return send_each(self.send, items)
-
-    def close(self) -> None:
-        try:
-            self.backend.close()
-        except (OSError, smtplib.SMTPException):
-            self._drop()
 
 
 def retry_after_seconds(value: str | None, default: float = 1.0) -> float:
@@ -271,6 +242,10 @@ def anymail_fault(error: AnymailError) -> SendFault:
     if isinstance(error, AnymailRecipientsRefused | AnymailInvalidAddress):
         return Permanent(reason)
     status = getattr(error, "status_code", None)
+    if status in (401, 403):
+        # A wrong or revoked API key, a key without permission to send, an unverified
+        # sender: about our account, so every other message would meet it too.
+        return Misconfigured(_refused_us(status, getattr(error, "response", None)))
     if status == 429:
         headers = getattr(getattr(error, "response", None), "headers", None) or {}
         return RateLimited(reason, retry_after=rate_limit_wait(headers))
@@ -293,6 +268,14 @@ def anymail_fault(error: AnymailError) -> SendFault:
     return Ambiguous(reason)
 
 
+def _refused_us(status: int, response: requests.Response | None) -> str:
+    """Why the ESP refused us, with the start of what it said ("API key revoked", the
+    sender it wants verified), any address in it taken out."""
+    what = "our credentials" if status == 401 else "to send for us"
+    said = " ".join((getattr(response, "text", "") or "").split())[:120]
+    return f"the email provider refused {what} (HTTP {status})" + (f": {without_addresses(said)}" if said else "")
+
+
 class AnymailCalls:
     """What every transport over a Django mail backend shares: the backend opened once,
     a message handed over with its failure turned into a SendFault, and the ESP's
@@ -305,13 +288,15 @@ class AnymailCalls:
         self.opened = False
 
     def hand_over(self, message: EmailMultiAlternatives) -> None:
-        if not self.opened:
-            self.backend.open()
-            self.opened = True
         try:
+            if not self.opened:
+                self.backend.open()
+                self.opened = True
             self.backend.send_messages([message])
         except AnymailError as error:
             raise anymail_fault(error) from error
+        except smtplib.SMTPAuthenticationError as error:
+            raise smtp_fault(error.smtp_code, error.smtp_error, "AUTH") from error
         except (OSError, smtplib.SMTPException) as error:
             raise Transient(str(error)[:200]) from error
 

@@ -17,7 +17,9 @@ from anymail.backends.base import AnymailBaseBackend, BasePayload
 from anymail.exceptions import AnymailRequestsAPIError
 from anymail.message import AnymailRecipientStatus
 
-FaultKind = Literal["429", "500", "503", "400", "connect_timeout", "read_timeout", "rejected", "failed"]
+FaultKind = Literal[
+    "429", "500", "503", "400", "401", "403", "connect_timeout", "read_timeout", "rejected", "failed", "value_error"
+]
 
 
 @dataclass
@@ -103,7 +105,8 @@ class _Payload(BasePayload):
 def _response(status: int, retry_after: str | None) -> requests.Response:
     response = requests.Response()
     response.status_code = status
-    response.reason = {429: "Too Many Requests", 400: "Bad Request"}.get(status, "Server Error")
+    reasons = {429: "Too Many Requests", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"}
+    response.reason = reasons.get(status, "Server Error")
     response._content = b'{"message": "fake ESP says no"}'
     if retry_after is not None:
         response.headers["Retry-After"] = retry_after
@@ -128,10 +131,13 @@ class FakeEspBackend(AnymailBaseBackend):
         address = payload.recipients[0]
         fault = FakeEsp._next_fault(address)
         kind = fault.kind if fault else None
-        if kind in ("429", "500", "503", "400"):
+        if kind in ("429", "500", "503", "400", "401", "403"):
             raise AnymailRequestsAPIError(
                 email_message=message, payload=payload, response=_response(int(kind), fault.retry_after), backend=self
             )
+        if kind == "value_error":
+            # What requests raised, before connecting, for ANYMAIL_REQUESTS_TIMEOUT="3" (issue 16).
+            raise ValueError("Timeout value connect was 3, but it must be an int, float or None.")
         if kind == "connect_timeout":
             raise _wrapped(requests.ConnectTimeout("connect timed out"), message, payload)
         esp_id = f"fake-{next(FakeEsp.ids)}"

@@ -29,6 +29,8 @@ class SinkState:
     rcpt_replies: dict[str, tuple[int, str]] = field(default_factory=dict)
     # Every address given in a RCPT TO, accepted or not, in order.
     rcpt_seen: list[str] = field(default_factory=list)
+    # When set, EHLO offers AUTH PLAIN and every AUTH is answered with this (code, text).
+    auth_reply: tuple[int, str] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -47,7 +49,10 @@ class _Handler(socketserver.StreamRequestHandler):
             command = line.decode("ascii", "replace").strip()
             verb = command[:4].upper()
             if verb in ("EHLO", "HELO"):
-                self.wfile.write(b"250-sink\r\n250 8BITMIME\r\n")
+                auth = b"250-AUTH PLAIN\r\n" if state.auth_reply else b""
+                self.wfile.write(b"250-sink\r\n" + auth + b"250 8BITMIME\r\n")
+            elif verb == "AUTH" and state.auth_reply:
+                self.reply(f"{state.auth_reply[0]} {state.auth_reply[1]}")
             elif verb == "MAIL":
                 sender, recipients = command[10:].strip("<>"), []
                 self.reply("250 OK")

@@ -29,6 +29,7 @@ from subscriptions.bulk_mime import MimeTemplate, Recipient, UnsendableAddress, 
 from subscriptions.models import Campaign, ConsentEvent, Delivery, Mailing, Suppression
 from subscriptions.models.mailings import PERSON_BITS, mailing_delivery_ids
 from subscriptions.services import sending_portable
+from subscriptions.services.audit import audit_record
 from subscriptions.services.compose import Personal, link_pattern, mailing_compile
 from subscriptions.services.ratelimit import RateLimitTimeout, ratelimit_pause, ratelimit_take
 
@@ -39,6 +40,7 @@ from subscriptions.services.withdrawal import WithdrawalReason, subscriber_withd
 from subscriptions.tokens import LinkPurpose, make_link_token_for
 from subscriptions.transports import (
     Ambiguous,
+    Misconfigured,
     Outcomes,
     Outgoing,
     Permanent,
@@ -49,6 +51,7 @@ from subscriptions.transports import (
     backoff_seconds,
     pause,
     transport_for,
+    unexpected_fault,
 )
 
 logger = logging.getLogger(__name__)
@@ -175,6 +178,7 @@ class Result:
 class BatchOutcome:
     results: dict[int, Result] = field(default_factory=dict)
     stop: bool = False
+    paused: str = ""  # why: a fault of our configuration (transports.Misconfigured) stopped the batch
 
 
 def _audience(mailing: Mailing) -> tuple[str, list[int]]:
@@ -442,21 +446,12 @@ def batch_send(*, claimed: list[Claimed], transport: Transport, template: MimeTe
     Each call carries as many people as the transport takes and the bucket granted.
     Whatever a call leaves unfinished (rate limited, transient, not tried) stays at the
     front with its slot and goes again: a 429 waits as told, a transient fault backs off,
-    up to SEND_RETRIES, and then fails the people it concerns.
+    up to SEND_RETRIES, and then fails the people it concerns. A fault of our
+    configuration (transports.Misconfigured, or an exception that is no SendFault)
+    fails no one: whoever is not done goes back to the queue and the mailing pauses.
     """
     outcome = BatchOutcome()
-    pending: list[Outgoing] = []
-    links = {name: link_pattern(name=name) for name in ("unsubscribe", "manage")}
-    for row in claimed:
-        if not row.eligible:
-            outcome.results[row.delivery_id] = Result(SKIPPED, error="no longer subscribed")
-            continue
-        try:
-            recipient = _recipient(row, links)
-        except UnsendableAddress as error:
-            outcome.results[row.delivery_id] = Result(FAILED, error=str(error))
-            continue
-        pending.append(Outgoing(recipient=recipient, message_id=template.message_id(row.delivery_id)))
+    pending = _outgoing(claimed, template, outcome)
     slots = 0
     down_in_a_row = 0
     retries = 0
@@ -471,9 +466,10 @@ def batch_send(*, claimed: list[Claimed], transport: Transport, template: MimeTe
                 _give_back(outcome, pending, "no send slot in time")
                 break
         call = pending[: min(slots, largest_call or slots)]
-        outcomes = transport.send_many(call)
+        outcomes = _send_call(transport, call)
         finished, faulted = _settle(call, outcomes)
-        if not finished and not faulted:
+        misconfigured = _misconfigured(call[len(finished) :], outcomes)
+        if not finished and not faulted and misconfigured is None:
             # Every transport answers for at least the first person; looping would spin.
             raise RuntimeError(f"{transport.name} answered for nobody in a call of {len(call)}")
         pending = pending[len(finished) :]
@@ -483,6 +479,11 @@ def batch_send(*, claimed: list[Claimed], transport: Transport, template: MimeTe
             down_in_a_row = 0
         if finished:
             retries, waited = 0, 0.0
+        if misconfigured is not None:
+            # Every message would meet it: fail no one, pause (see _mailing_pause).
+            outcome.stop, outcome.paused = True, str(misconfigured)
+            _give_back(outcome, pending, f"sending paused: {misconfigured}")
+            break
         if not faulted:
             continue
         fault = outcomes[faulted[0].recipient.delivery_id]
@@ -520,6 +521,51 @@ def batch_send(*, claimed: list[Claimed], transport: Transport, template: MimeTe
             _give_back(outcome, pending, "the ESP looked down; sent again later")
             break
     return outcome
+
+
+def _outgoing(claimed: list[Claimed], template: MimeTemplate, outcome: BatchOutcome) -> list[Outgoing]:
+    """The claimed people to send to, in order; the rest get their result in `outcome`."""
+    pending: list[Outgoing] = []
+    links = {name: link_pattern(name=name) for name in ("unsubscribe", "manage")}
+    for row in claimed:
+        if not row.eligible:
+            outcome.results[row.delivery_id] = Result(SKIPPED, error="no longer subscribed")
+            continue
+        try:
+            recipient = _recipient(row, links)
+        except UnsendableAddress as error:
+            outcome.results[row.delivery_id] = Result(FAILED, error=str(error))
+            continue
+        pending.append(Outgoing(recipient=recipient, message_id=template.message_id(row.delivery_id)))
+    return pending
+
+
+def _send_call(transport: Transport, call: list[Outgoing]) -> Outcomes:
+    """One transport call. An exception that is no SendFault (a bad mailer option, a bug
+    of ours) pauses the mailing with everyone in the call given back, not failed.
+
+    Safe enough, because such exceptions come from our side before the ESP could act:
+    building the payload, an option the backend or requests cannot use (issue 16's
+    string timeout raised before connecting). Every failure the ESP itself answers is
+    a SendFault (transports.anymail_fault). The rare ambiguity: a backend that raises
+    something else while reading a 2xx answer had the message accepted, and those in
+    the call are sent again on resuming; a duplicate, where failing them all, or
+    leaving them unknown, would make everyone miss the mailing for one bad setting.
+    One-message transports answer such an exception per person (transports.send_each),
+    so whoever was sent before it in the call keeps their answer."""
+    try:
+        return transport.send_many(call)
+    except SoftTimeLimitExceeded:  # the task is out of time: its claims expire as for a lost worker
+        raise
+    except Exception as error:  # noqa: BLE001 - see above
+        fault = unexpected_fault(error)
+        return {item.recipient.delivery_id: fault for item in call}
+
+
+def _misconfigured(unfinished: list[Outgoing], outcomes: Outcomes) -> Misconfigured | None:
+    """The fault that stopped the call, when it is one of our configuration."""
+    answer = outcomes.get(unfinished[0].recipient.delivery_id) if unfinished else None
+    return answer if isinstance(answer, Misconfigured) else None
 
 
 def _settle(call: list[Outgoing], outcomes: Outcomes) -> tuple[list[tuple[Outgoing, Result]], list[Outgoing]]:
@@ -585,8 +631,10 @@ def mailing_send_batches(*, mailing_id: int, after: int = 0, seconds: float = TA
                 break
             after = claimed[-1].delivery_id
             outcome = batch_send(claimed=claimed, transport=transport, template=template)
-            totals += deliveries_mark(mailing_id=mailing_id, campaign_id=mailing.campaign_id, results=outcome.results)
+            counts = deliveries_mark(mailing_id=mailing_id, campaign_id=mailing.campaign_id, results=outcome.results)
+            totals += counts
             _withdraw_refused(claimed, outcome.results)
+            _pause_or_resume(mailing=mailing, paused=outcome.paused, sent=counts[SENT])
             if outcome.stop:
                 cache.set(_heartbeat_key(mailing_id), 1, timeout=ESP_DOWN_REST_SECONDS)
                 return totals
@@ -600,6 +648,49 @@ def mailing_send_batches(*, mailing_id: int, after: int = 0, seconds: float = TA
     else:
         mailing_complete_if_done(mailing_id=mailing_id)
     return totals
+
+
+def _pause_or_resume(*, mailing: Mailing, paused: str, sent: int) -> None:
+    """A batch stopped on our configuration pauses the mailing; one that sent someone ends a pause."""
+    if paused:
+        _mailing_pause(mailing=mailing, reason=paused)
+    elif sent:
+        _mailing_resume(mailing=mailing)
+
+
+def _mailing_pause(*, mailing: Mailing, reason: str) -> None:
+    """Say why sending stopped where staff look (`start_error`, shown on the mailing),
+    once in the audit trail, and in an ERROR line on every attempt. The mailing stays
+    `sending` with its people queued: never `sent` while anyone is (_COMPLETE), and the
+    sweeper restarts it once its rest (ESP_DOWN_REST_SECONDS) is over."""
+    advice = "Fix the mailer settings; sending resumes by itself."
+    shown = f"Sending paused: {reason.rstrip('.')}. {advice}"
+    if len(shown) > 300:  # start_error's length: keep the advice, cut the reason
+        shown = f"Sending paused: {reason[:220]}… {advice}"
+    logger.error("mailing %s: sending paused, no one failed: %s", mailing.pk, reason)
+    sending_now = Mailing.objects.filter(pk=mailing.pk, status=Mailing.Status.SENDING)
+    with transaction.atomic():
+        # Audited when it pauses, not on every attempt while paused (one a minute); an
+        # ESP's answer may differ per request, so the text shown is the latest.
+        newly = sending_now.filter(start_error="").update(start_error=shown)
+        if not newly:
+            sending_now.update(start_error=shown)
+        else:
+            audit_record(
+                actor=None, action="mailing_paused", campaign_id=mailing.campaign_id,
+                target_type="mailing", target_id=mailing.pk, reason=reason,
+            )  # fmt: skip
+
+
+def _mailing_resume(*, mailing: Mailing) -> None:
+    """A batch went out: whatever paused the mailing is over (a cheap no-op otherwise)."""
+    with transaction.atomic():
+        if Mailing.objects.filter(pk=mailing.pk).exclude(start_error="").update(start_error=""):
+            logger.info("mailing %s: sending resumed", mailing.pk)
+            audit_record(
+                actor=None, action="mailing_resumed", campaign_id=mailing.campaign_id,
+                target_type="mailing", target_id=mailing.pk,
+            )  # fmt: skip
 
 
 def _withdraw_refused(claimed: list[Claimed], results: dict[int, Result]) -> None:
