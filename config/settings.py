@@ -82,7 +82,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    "allauth.usersessions.middleware.UserSessionsMiddleware",
+    # allauth's UserSessionsMiddleware is left out: it only tracks activity, which is off;
+    # sessions are recorded at sign-in (so removing a member ends them) without it.
     "subscriptions.staff_auth.StaffAuthMiddleware",
 ]
 

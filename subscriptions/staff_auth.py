@@ -205,7 +205,10 @@ class StaffAuthMiddleware:
         staff_area = in_staff_area(request.path_info)
         if staff_area and not on_staff_host(request):
             raise Http404("The staff area is not served on this host.")
-        reason = session_expiry(request, time.time(), active=staff_area) if request.user.is_authenticated else None
+        # No session cookie, nobody signed in: the public pages' usual case, answered without
+        # loading a session or a user (most of a hello-world request's cost otherwise).
+        signed_in = settings.SESSION_COOKIE_NAME in request.COOKIES and request.user.is_authenticated
+        reason = session_expiry(request, time.time(), active=staff_area) if signed_in else None
         if reason and staff_area:
             return sign_out_expired(request, reason)
         if reason:
@@ -217,7 +220,7 @@ class StaffAuthMiddleware:
     def process_view(
         self, request: HttpRequest, view_func: Callable[..., Any], view_args: Any, view_kwargs: Any
     ) -> HttpResponse | None:
-        if not request.user.is_authenticated or not in_staff_area(request.path_info):
+        if not in_staff_area(request.path_info) or not request.user.is_authenticated:
             return None
         match = request.resolver_match
         if match is None or match.url_name not in REAUTHENTICATION_PAGES:
