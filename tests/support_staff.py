@@ -35,8 +35,18 @@ def staff_client(client: Client, user=None) -> Client:
     return client
 
 
-def totp_code(secret: str, at: float | None = None) -> str:
-    """The code an authenticator app shows for `secret` now (or at the unix time `at`)."""
+def totp_code(secret: str, at: float | None = None, *, margin: float = 2.0) -> str:
+    """The code an authenticator app shows for `secret` now (or at the unix time `at`).
+
+    allauth accepts only the current window, so "now" first waits out the window's last
+    `margin` seconds: the code must still be current when the server checks it. The wait is
+    worked out once and slept once, so a clock frozen by time_machine (tick=False) cannot
+    make it loop; a frozen clock is the server's clock too, so any code from it matches.
+    """
     period = getattr(settings, "MFA_TOTP_PERIOD", 30)
-    counter = int((time.time() if at is None else at) // period)
-    return format_hotp_value(hotp_value(secret, counter))
+    if at is None:
+        remaining = period - time.time() % period
+        if remaining < margin:
+            time.sleep(remaining + 0.1)
+        at = time.time()
+    return format_hotp_value(hotp_value(secret, int(at // period)))

@@ -5,7 +5,7 @@ import datetime
 import pytest
 
 from subscriptions.sns import SnsMessageInvalid, certificate_url_allowed, sns_message_verify
-from tests.fake_sns import CERT_URL, TOPIC, fake_sns
+from tests.fake_sns import CERT_URL, TOPIC, documented_string_to_sign, fake_sns
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +21,32 @@ def certificate_fetched(sns):
 @pytest.mark.parametrize("version", ["1", "2"])
 def test_a_message_sns_signed_for_our_topic_passes(sns, version):
     sns_message_verify(sns.notification({"notificationType": "Bounce"}, version=version), topic_arns=[TOPIC])
+
+
+def test_the_fake_signs_the_string_aws_documents():
+    body = {"Type": "Notification", "MessageId": "m-1", "TopicArn": TOPIC, "Message": "hi", "Timestamp": "t"}
+    expected = f"Message\nhi\nMessageId\nm-1\nTimestamp\nt\nTopicArn\n{TOPIC}\nType\nNotification\n"
+    assert documented_string_to_sign(body) == expected.encode()
+    with_subject = f"Message\nhi\nMessageId\nm-1\nSubject\nS\nTimestamp\nt\nTopicArn\n{TOPIC}\nType\nNotification\n"
+    assert documented_string_to_sign({**body, "Subject": "S"}) == with_subject.encode()
+
+
+@pytest.mark.parametrize("version", ["1", "2"])
+def test_a_notification_with_a_subject_passes_and_its_subject_is_signed(sns, version):
+    message = sns.notification({"notificationType": "Bounce"}, version=version, subject="Amazon SES Email Event")
+    sns_message_verify(message, topic_arns=[TOPIC])
+    message["Subject"] = "Something else"
+    with pytest.raises(SnsMessageInvalid, match="does not verify"):
+        sns_message_verify(message, topic_arns=[TOPIC])
+
+
+@pytest.mark.parametrize("kind", ["SubscriptionConfirmation", "UnsubscribeConfirmation"])
+def test_a_confirmation_sns_signed_for_our_topic_passes_and_its_token_is_signed(sns, kind):
+    message = sns.confirmation(kind)
+    sns_message_verify(message, topic_arns=[TOPIC])
+    message["Token"] = "0" * 32
+    with pytest.raises(SnsMessageInvalid, match="does not verify"):
+        sns_message_verify(message, topic_arns=[TOPIC])
 
 
 def test_a_message_changed_after_signing_fails(sns):
