@@ -4,6 +4,7 @@ choice; no query-string lookup past the designed filters; looking at people is a
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from subscriptions.models import AuditEvent, ConsentEvent, Mailing, Permission, Subscriber, Suppression
 from subscriptions.services.audit import audit_record
@@ -302,7 +303,7 @@ class TestRecentSignIn:
         page = client.get(url).content.decode()
 
         assert "Job alerts" in page
-        assert f"{people[0].created_at:%-d %B %Y}" in page
+        assert f"{timezone.localtime(people[0].created_at):%-d %B %Y}" in page  # the page shows local time
         assert "through sign-up page" in page
 
 

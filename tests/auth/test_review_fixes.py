@@ -29,7 +29,8 @@ def test_an_action_set_aside_for_re_authentication_is_dropped_once_the_member_go
     )
     assert "reauthenticate" in asked["Location"]
     client.get(reverse("staff:home"))  # changed their mind
-    client.post(asked["Location"], {"password": PASSWORD})
+    confirmed = client.post(asked["Location"], {"password": PASSWORD})
+    assert confirmed.status_code == 302, "the password was accepted, so only the dropping can explain no invitation"
     assert not Invitation.objects.exists()
 
 
@@ -41,7 +42,8 @@ def test_the_action_is_still_carried_out_when_confirmed_straight_away(manager, d
     )
     assert client.get(asked["Location"]).status_code == 200  # the page asking for the password
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(asked["Location"], {"password": PASSWORD})
+        confirmed = client.post(asked["Location"], {"password": PASSWORD})
+    assert confirmed.status_code == 302  # the password was accepted
     assert Invitation.objects.get().email == "x@example.org"
 
 

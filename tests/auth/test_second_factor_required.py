@@ -90,8 +90,20 @@ def test_recovery_codes_alone_are_not_a_second_factor(client):
     assert Authenticator.objects.filter(user=user).count() == 1
 
 
-def test_no_setting_turns_the_requirement_off_in_production(client, settings):
-    settings.DEBUG = False
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DEBUG", False),
+        ("DEBUG", True),
+        ("MFA_PASSKEY_LOGIN_ENABLED", True),
+        ("MFA_ALLOW_UNVERIFIED_EMAIL", False),
+        ("MFA_SUPPORTED_TYPES", ["recovery_codes"]),
+        ("ACCOUNT_LOGIN_BY_CODE_ENABLED", True),
+        ("ACCOUNT_EMAIL_VERIFICATION", "mandatory"),
+    ],
+)
+def test_the_requirement_stays_on_under_settings_that_might_seem_to_lift_it(client, settings, name, value):
+    setattr(settings, name, value)
     user = StaffUserFactory()
     client.force_login(user)
 

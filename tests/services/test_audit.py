@@ -65,10 +65,13 @@ def test_the_database_refuses_to_change_or_delete_an_event(alice, change):
 
 def test_deleting_a_campaign_leaves_its_trail_as_it_was(alice):
     campaign = CampaignFactory()
-    event = audit_record(actor=alice, action="exported", campaign_id=campaign.pk)
+    campaign_id = campaign.pk
+    event = audit_record(actor=alice, action="exported", campaign_id=campaign_id)
+    before = AuditEvent.objects.filter(pk=event.pk).values().get()
     campaign.delete()
     event.refresh_from_db()
-    assert event.campaign_id is not None
+    assert event.campaign_id == campaign_id
+    assert AuditEvent.objects.filter(pk=event.pk).values().get() == before
 
 
 def test_the_retention_job_deletes_only_events_past_retention(alice, settings):

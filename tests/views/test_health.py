@@ -5,6 +5,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from config.celery import app as celery_app
 from tests.factories import CampaignFactory, PrivacyNoticeFactory, SignupFormFactory, TopicFactory
 from tests.signup_helpers import aged_stamp, confirm_token_from, last_mail_to
 
@@ -14,16 +15,24 @@ UNREACHABLE_CACHE = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
 }
 TOKEN = "a-long-random-health-token"
+UNREACHABLE_BROKER = "redis://127.0.0.1:1/0"
 
 
-def test_healthz_answers_ok_without_touching_the_database_cache_or_broker(client, settings, django_assert_num_queries):
+def test_healthz_answers_ok_without_touching_the_database_cache_or_broker(
+    client, settings, monkeypatch, django_assert_num_queries
+):
     settings.CACHES = UNREACHABLE_CACHE
     settings.CELERY_TASK_ALWAYS_EAGER = False
+    monkeypatch.setitem(celery_app.conf, "broker_url", UNREACHABLE_BROKER)
     with django_assert_num_queries(0):
         response = client.get("/healthz")
     assert response.status_code == 200
     assert response.content == b"ok"
     assert "no-store" in response["Cache-Control"]
+    # The broker really is out of reach here, so a probe that touched it would have failed.
+    settings.HEALTH_CHECK_TOKEN = TOKEN
+    ready = client.get("/healthz/ready", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    assert ready["checks"]["broker"].startswith("error: ")
 
 
 def test_the_detailed_check_answers_an_operator_holding_the_token(client, settings):
