@@ -11,6 +11,8 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
+from allauth.mfa.admin import AuthenticatorAdmin
+from allauth.mfa.models import Authenticator
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import ValidationError
@@ -312,6 +314,32 @@ class ApiKeyAdmin(ReadOnlyAdmin):
     list_display = ["name", "campaign", "prefix", "created_by_name", "created_at", "last_used_at", "expires_at"]
     list_filter = [("campaign", CampaignListFilter)]
     exclude = ["key_hash"]
+
+
+# An operator deleting a member's lost authenticator is how a member who lost both the
+# app and the recovery codes gets back in: it belongs in the trail, not only in
+# Django's admin log. (A member removing their own goes through allauth's pages, which
+# auth_audit records.)
+admin.site.unregister(Authenticator)
+
+
+@admin.register(Authenticator)
+class AuditedAuthenticatorAdmin(AuthenticatorAdmin):
+    def delete_model(self, request, obj):  # type: ignore[no-untyped-def]
+        _authenticator_deleted(request, obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        for obj in queryset:
+            _authenticator_deleted(request, obj)
+        super().delete_queryset(request, queryset)
+
+
+def _authenticator_deleted(request: Any, obj: Authenticator) -> None:
+    audit_record(
+        actor=request.user, action="staff_authenticator_deleted_by_operator", target_type="user",
+        target_id=obj.user_id, kind=obj.type,
+    )  # fmt: skip
 
 
 def _for_operators_only(model_admin: admin.ModelAdmin) -> None:

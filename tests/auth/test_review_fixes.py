@@ -2,12 +2,13 @@
 long after the member moved on, the admin's own password form, and claiming an address."""
 
 import pytest
+from allauth.mfa.models import Authenticator
 from django.test import Client
 from django.urls import reverse
 
 from subscriptions.models import AuditEvent, Invitation, Membership, Permission
 from tests.factories import CampaignFactory, StaffUserFactory
-from tests.support_staff import staff_client
+from tests.support_staff import enrol_totp, staff_client
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery staple"
@@ -66,3 +67,24 @@ def test_a_member_cannot_add_or_switch_the_address_on_their_account(manager):
     assert manager.email != "newhire@example.org"
     assert not manager.emailaddress_set.filter(email="newhire@example.org").exists()
     assert not AuditEvent.objects.filter(action__startswith="email").exists()
+
+
+def test_an_operator_deleting_a_members_lost_authenticator_is_in_the_trail(manager):
+    enrol_totp(manager)
+    app = Authenticator.objects.get(user=manager, type=Authenticator.Type.TOTP)
+    operator = StaffUserFactory()
+    client = staff_client(Client(), operator)
+    response = client.post(reverse("admin:mfa_authenticator_delete", args=[app.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert not Authenticator.objects.filter(pk=app.pk).exists()
+    deleted = AuditEvent.objects.get(action="staff_authenticator_deleted_by_operator")
+    assert (deleted.actor_id, deleted.target_id, deleted.details["kind"]) == (operator.pk, manager.pk, "totp")
+
+
+def test_a_member_cannot_reach_anyones_authenticators_in_the_admin(manager):
+    enrol_totp(manager)
+    app = Authenticator.objects.get(user=manager, type=Authenticator.Type.TOTP)
+    client = staff_client(Client(), manager)
+    assert client.get(reverse("admin:mfa_authenticator_changelist")).status_code == 403
+    assert client.post(reverse("admin:mfa_authenticator_delete", args=[app.pk]), {"post": "yes"}).status_code == 403
+    assert Authenticator.objects.filter(pk=app.pk).exists()
