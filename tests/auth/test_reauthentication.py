@@ -3,32 +3,14 @@
 import datetime as dt
 
 import pytest
-import time_machine
 from django.http import HttpResponse
 from django.test import RequestFactory
 from django.urls import reverse
 
 from subscriptions.staff_auth import reauthenticate_redirect, reauthentication_needed, reauthentication_required
-from tests.auth.helpers import PASSWORD, sign_in
-from tests.factories import StaffUserFactory
-from tests.support_staff import enrol_totp
+from tests.auth.helpers import PASSWORD
 
 pytestmark = pytest.mark.django_db
-
-START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def traveller():
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-def signed_in(client, traveller):
-    user = StaffUserFactory(username="jo")
-    assert sign_in(client, "jo", enrol_totp(user)).url == reverse("staff:home")
-    return user
 
 
 def request_with_session_of(client, user):

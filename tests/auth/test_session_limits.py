@@ -3,31 +3,12 @@
 import datetime as dt
 
 import pytest
-import time_machine
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from subscriptions.models import AuditEvent
-from tests.auth.helpers import sign_in
-from tests.factories import StaffUserFactory
-from tests.support_staff import enrol_totp
 
 pytestmark = pytest.mark.django_db
-
-START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def traveller():
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-def signed_in(client, traveller):
-    user = StaffUserFactory(username="kim")
-    assert sign_in(client, "kim", enrol_totp(user)).url == reverse("staff:home")
-    return user
 
 
 def messages_of(response):
