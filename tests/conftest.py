@@ -35,3 +35,14 @@ def _tasks_run_inline(request):
 @pytest.fixture
 def redis_client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL)
+
+
+@pytest.fixture
+def run(django_capture_on_commit_callbacks):
+    """Call something as a request would, then run what it queued on commit (mail, erasure)."""
+
+    def run(call, *args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return call(*args, **kwargs)
+
+    return run

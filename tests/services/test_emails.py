@@ -50,15 +50,6 @@ class TestSubjects:
 
 
 @pytest.fixture
-def run(django_capture_on_commit_callbacks):
-    def run(service, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return service(**kwargs)
-
-    return run
-
-
-@pytest.fixture
 def campaign():
     return CampaignFactory(reconfirm_after_days=365)
 

@@ -22,17 +22,6 @@ CHANGE_LINK = re.compile(r"https?://[^\s\"'<>]+/email-change/([^/\s\"'<>]+)/")
 
 
 @pytest.fixture
-def run(django_capture_on_commit_callbacks):
-    """Call a service as a request would, then run what it queued on commit (mail, erasure)."""
-
-    def run(service, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return service(**kwargs)
-
-    return run
-
-
-@pytest.fixture
 def campaign():
     return CampaignFactory(
         extra_fields=[

@@ -32,15 +32,6 @@ INBOUND = "unsubscribe@newsletter.example.org"
 
 
 @pytest.fixture
-def run(django_capture_on_commit_callbacks):
-    def run(service, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return service(**kwargs)
-
-    return run
-
-
-@pytest.fixture
 def campaign():
     return CampaignFactory(tracking_mode="aggregate", inbound_unsubscribe=True, inbound_address=INBOUND)
 

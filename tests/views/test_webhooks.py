@@ -48,15 +48,6 @@ def webhook_settings(settings):
 
 
 @pytest.fixture
-def run(django_capture_on_commit_callbacks):
-    def run(method, *args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return method(*args, **kwargs)
-
-    return run
-
-
-@pytest.fixture
 def delivery():
     campaign = CampaignFactory(inbound_unsubscribe=True, inbound_address=INBOUND)
     person = SubscriberFactory(campaign=campaign, email=EMAIL, first_name=NAME)
