@@ -54,13 +54,13 @@ def _child(view: str, count: int) -> None:
     django.setup()
     from django.core.wsgi import get_wsgi_application
 
-    from subscriptions import intake
     from subscriptions.redis_client import redis_client
+    from subscriptions.services.signup import stream
     from subscriptions.views import signup
 
     app = get_wsgi_application()
     signup.POST_REUSES_PAGE_SECONDS = float("inf")
-    redis_client().set(intake.DRAIN_FLAG, "1", ex=3600)
+    redis_client().set(stream.DRAIN_FLAG, "1", ex=3600)
 
     def call(environ: dict[str, Any]) -> tuple[str, bytes]:
         answer: dict[str, str] = {}

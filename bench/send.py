@@ -143,8 +143,8 @@ def ceiling(port: int, payload: bytes, count: int) -> float:
 
 
 def sample_payload(mailing: "Mailing") -> bytes:
-    from subscriptions.bulk_mime import MimeTemplate, Recipient
-    from subscriptions.services.compose import Personal, mailing_compile
+    from subscriptions.mail.mime import MimeTemplate, Recipient
+    from subscriptions.mail.render import Personal, mailing_compile
 
     template = MimeTemplate(compiled=mailing_compile(mailing=mailing), campaign=mailing.campaign)
     personal = Personal("Person123456", "http://127.0.0.1/u/123456.abcdefghijklmnopqrstuv/",

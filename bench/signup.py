@@ -129,20 +129,20 @@ def _record(env: dict[str, str], accepted: int) -> dict[str, object]:
 
     os.environ.update(env)
     django.setup()
-    from subscriptions import intake
     from subscriptions.models import ConsentEvent
+    from subscriptions.services.signup import stream
 
     def recorded() -> int:
         return ConsentEvent.objects.filter(kind=ConsentEvent.Kind.REQUESTED).count()
 
-    backlog = intake.backlog()
+    backlog = stream.backlog()
     deadline = time.monotonic() + RECORD_TIMEOUT_S
     with celery_workers(env, RECORD_WORKERS, queue="transactional"):
         # The clock starts at the first record, so the worker's start-up is not counted.
         while (first := recorded()) == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
         started = time.monotonic()
-        while (intake.backlog() or recorded() < accepted) and time.monotonic() < deadline:
+        while (stream.backlog() or recorded() < accepted) and time.monotonic() < deadline:
             time.sleep(0.05)
         seconds = time.monotonic() - started
     done = recorded()

@@ -43,7 +43,7 @@ app.conf.task_routes = {name: {"queue": "bulk"} for name in BULK_TASKS}
 # Run exactly one beat process per deployment.
 app.conf.beat_schedule = {
     # Sign-ups are recorded by the drain the first of them asks for; this one catches
-    # up when such a task was lost (subscriptions/intake.py).
+    # up when such a task was lost (subscriptions/services/signup/stream.py).
     "drain-signups": {
         "task": "subscriptions.drain_signups",
         "schedule": 60.0,

@@ -165,11 +165,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # name of any django-anymail ESP module ("amazon_ses", "mailgun", "postmark", ...).
 MAILER = env_str("MAILER", "outbox" if DEBUG else "", required=PRODUCTION).lower()
 if MAILER == "outbox":
-    _mailer = {"BACKEND": "subscriptions.outbox.OutboxBackend", "OPTIONS": {"directory": str(VAR_DIR / "outbox")}}
+    _mailer = {"BACKEND": "subscriptions.mail.outbox.OutboxBackend", "OPTIONS": {"directory": str(VAR_DIR / "outbox")}}
 elif MAILER == "smtp":
     _mailer = {
         # Django's SMTP backend, with a refused recipient raised without its address (see the class).
-        "BACKEND": "subscriptions.smtp_mailer.SmtpMailer",
+        "BACKEND": "subscriptions.mail.smtp_backend.SmtpMailer",
         "OPTIONS": {
             "host": env_str("SMTP_HOST", required=True),
             "port": env_int("SMTP_PORT", 587, minimum=1),
@@ -375,7 +375,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     # Request paths carry link tokens, so every line goes through one handler that drops them.
-    "filters": {"redact_tokens": {"()": "subscriptions.logging.RedactTokens"}},
+    "filters": {"redact_tokens": {"()": "subscriptions.log_redaction.RedactTokens"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]}},
     # Django's own handlers for these (its console, runserver's, and mail_admins, which
     # mails the whole request) would bypass the filter: send them to the root instead. The

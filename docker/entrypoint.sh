@@ -21,7 +21,7 @@ web() {
 		--workers "${WEB_CONCURRENCY:-2}" \
 		--access-logfile - \
 		--error-logfile - \
-		--logger-class subscriptions.logging.RedactingGunicornLogger \
+		--logger-class subscriptions.log_redaction.RedactingGunicornLogger \
 		--no-control-socket
 }
 

@@ -16,11 +16,10 @@ from subscriptions.services import (
     reconfirmation,
     retention,
     sending,
-    signup_emails,
-    signup_intake,
     webhooks,
     withdrawal,
 )
+from subscriptions.services.signup import drain, emails
 
 
 @shared_task(
@@ -54,7 +53,7 @@ def expire_pending_signups() -> int:
 def drain_signups(self: Task) -> dict[str, int | bool]:
     # Retries keep the task id, and so the reader name: a retry reads again the entries
     # the failed run left unrecorded, without waiting for them to go stale.
-    outcome = signup_intake.signups_drain(reader=f"drain-{self.request.id}" if self.request.id else None)
+    outcome = drain.signups_drain(reader=f"drain-{self.request.id}" if self.request.id else None)
     if outcome.more:  # a flood: hand over to a fresh task rather than hold this process
         drain_signups.delay()
     return outcome.as_dict()
@@ -67,7 +66,7 @@ def drain_signups(self: Task) -> dict[str, int | bool]:
     max_retries=5,
 )
 def send_signup_confirmation(event_id: int) -> None:
-    signup_emails.signup_confirmation_send(event_id=event_id)
+    emails.signup_confirmation_send(event_id=event_id)
 
 
 @shared_task(
@@ -77,7 +76,7 @@ def send_signup_confirmation(event_id: int) -> None:
     max_retries=5,
 )
 def send_welcome(subscriber_id: int, topic_ids: list[int]) -> None:
-    signup_emails.welcome_send(subscriber_id=subscriber_id, topic_ids=topic_ids)
+    emails.welcome_send(subscriber_id=subscriber_id, topic_ids=topic_ids)
 
 
 @shared_task(name="subscriptions.dispatch_due_mailings", max_retries=0)

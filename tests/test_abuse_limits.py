@@ -15,8 +15,14 @@ from django.utils import timezone
 
 from subscriptions.models import Subscriber
 from subscriptions.services.api_keys import api_key_create
-from tests.factories import CampaignFactory, PrivacyNoticeFactory, SignupFormFactory, SubscriberFactory, TopicFactory
-from tests.signup_helpers import aged_stamp
+from tests.support.factories import (
+    CampaignFactory,
+    PrivacyNoticeFactory,
+    SignupFormFactory,
+    SubscriberFactory,
+    TopicFactory,
+)
+from tests.support.signup import aged_stamp
 
 # Real transactions, so the confirmation and manage-link tasks are queued on commit.
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -3,7 +3,7 @@
 import pytest
 from django.test import Client
 
-from tests.factories import CampaignFactory
+from tests.support.factories import CampaignFactory
 
 pytestmark = pytest.mark.django_db
 

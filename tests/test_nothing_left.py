@@ -7,8 +7,8 @@ import pytest
 from django.db import connection
 
 from subscriptions.models import ConsentEvent
-from tests.factories import SubscriberFactory
-from tests.nothing_left import traces_of
+from tests.support.factories import SubscriberFactory
+from tests.support.nothing_left import traces_of
 
 pytestmark = pytest.mark.django_db
 

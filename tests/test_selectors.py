@@ -6,7 +6,7 @@ from django.http import Http404
 
 from subscriptions import selectors
 from subscriptions.models import Campaign, SignupForm, Topic
-from tests.factories import CampaignFactory, PrivacyNoticeFactory, SignupFormFactory, TopicFactory
+from tests.support.factories import CampaignFactory, PrivacyNoticeFactory, SignupFormFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ import datetime
 import pytest
 
 from subscriptions.sns import SnsMessageInvalid, certificate_url_allowed, sns_message_verify
-from tests.fake_sns import CERT_URL, TOPIC, documented_string_to_sign, fake_sns
+from tests.support.fake_sns import CERT_URL, TOPIC, documented_string_to_sign, fake_sns
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,18 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from subscriptions import intake
 from subscriptions.addresses import email_hmac
 from subscriptions.models import ConsentEvent, Subscriber, Suppression
-from subscriptions.services.signup import signup_request
+from subscriptions.services.signup import signup_request, stream
 from subscriptions.tasks import erase_subscriber, expire_pending_signups
-from tests.factories import CampaignFactory, SignupFormFactory, SubscriberFactory, SubscriptionFactory, TopicFactory
-from tests.worker import worker_process  # noqa: F401  (the fixture)
+from tests.support.factories import (
+    CampaignFactory,
+    SignupFormFactory,
+    SubscriberFactory,
+    SubscriptionFactory,
+    TopicFactory,
+)
+from tests.support.worker import worker_process  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.worker
 
@@ -63,5 +68,5 @@ def test_a_worker_records_an_accepted_sign_up_from_the_intake(worker_process):  
         lambda: ConsentEvent.objects.filter(subscriber__email="brook@example.com").exists(),
         message="the sign-up to be recorded",
     )
-    worker_process.wait_for(lambda: intake.backlog() == 0, message="the intake to be emptied")
+    worker_process.wait_for(lambda: stream.backlog() == 0, message="the intake to be emptied")
     assert Subscriber.objects.get().status == Subscriber.Status.PENDING

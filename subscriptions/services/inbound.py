@@ -25,7 +25,7 @@ from django.db.models import Q
 from django.urls import reverse
 
 from subscriptions.addresses import normalise_email
-from subscriptions.emails import absolute_url, build_email
+from subscriptions.mail.transactional import absolute_url, build_email
 from subscriptions.models import Campaign, Subscriber
 
 _ASKS = re.compile(r"\b(unsubscribe|unsub|opt[ -]?out|remove me)\b", re.IGNORECASE)

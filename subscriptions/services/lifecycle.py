@@ -24,13 +24,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Count, Q
 from django.utils import dateformat, timezone
 
 from subscriptions.models import Campaign, Mailing, Subscriber, Suppression
 from subscriptions.services import mailings, retention
 from subscriptions.services.audit import audit_record
+from subscriptions.services.enqueue import enqueue_on_commit
 from subscriptions.services.withdrawal import WithdrawalReason
 
 # First half of the two-part advisory lock key; the campaign id is the second.
@@ -200,13 +201,7 @@ def campaign_end_confirmed(*, campaign: Campaign, actor: Any) -> None:
         actor=actor, action="campaign_end_confirmed", campaign_id=campaign.pk, target_type="campaign",
         target_id=campaign.pk, ends_on=str(campaign.ends_on),
     )  # fmt: skip
-    transaction.on_commit(lambda: _end_now(campaign.pk))
-
-
-def _end_now(campaign_id: int) -> None:
-    from subscriptions.tasks import end_campaign
-
-    end_campaign.delay(campaign_id)
+    enqueue_on_commit("subscriptions.end_campaign", campaign.pk)
 
 
 def campaign_end_notice_draft(*, campaign: Campaign, actor: Any = None) -> Mailing:

@@ -18,17 +18,18 @@ from django.db import transaction
 from django.utils import timezone
 
 from subscriptions import permissions, selectors
-from subscriptions.models import AuditEvent, Campaign, Mailing, Permission, Subscriber, Topic
-from subscriptions.services.audit import Actor, actor_name, audit_record, recorded_actor
-from subscriptions.services.compose import (
+from subscriptions.mail.render import (
     Personal,
     body_problems,
     link_url,
     mailing_compile,
     personal_url_problems,
 )
+from subscriptions.mail.transports.sparkpost import written_for_default_mailer
+from subscriptions.models import AuditEvent, Campaign, Mailing, Permission, Subscriber, Topic
+from subscriptions.services.audit import Actor, actor_name, audit_record, recorded_actor
+from subscriptions.services.enqueue import enqueue_on_commit
 from subscriptions.services.sending import campaign_can_send, mailing_stop
-from subscriptions.sparkpost import written_for_default_mailer
 
 SENDABLE_KINDS = (Mailing.Kind.NEWSLETTER, Mailing.Kind.ENTITY_ALERT, Mailing.Kind.SERVICE_NOTICE)
 # A schedule this close to now is "now": a form takes a moment to submit.
@@ -151,7 +152,7 @@ def mailing_send_now(*, mailing_id: int, actor: Actor = None) -> Mailing:
         mailing.start_error = ""
         mailing.save(update_fields=["status", "scheduled_at", "start_error"])
         _audit("mailing_sent", mailing, actor)
-        transaction.on_commit(_dispatch_now)
+        enqueue_on_commit("subscriptions.dispatch_due_mailings")
     return mailing
 
 
@@ -244,12 +245,6 @@ def mailing_start_failed(*, mailing_id: int, error: BaseException) -> bool:
         mailing.save(update_fields=["status", "scheduled_at", "start_error"])
         _audit("mailing_start_failed", mailing, None, reason=reason)
     return True
-
-
-def _dispatch_now() -> None:
-    from subscriptions.tasks import dispatch_due_mailings
-
-    dispatch_due_mailings.delay()
 
 
 def mailing_cancel(*, mailing_id: int, actor: Actor = None) -> Mailing:

@@ -3,7 +3,7 @@
 from django.db import transaction
 from django.urls import reverse
 
-from subscriptions.emails import absolute_url, build_email, manage_url
+from subscriptions.mail.transactional import absolute_url, build_email, manage_url
 from subscriptions.models import ConsentEvent, Subscriber
 from subscriptions.services.preferences import EMAIL_CHANGE_REQUESTED, EMAIL_CHANGED
 from subscriptions.tokens import ConfirmPurpose, make_confirm_token

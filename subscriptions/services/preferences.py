@@ -18,6 +18,7 @@ from subscriptions import abuse
 from subscriptions.addresses import email_hmac, normalise_email
 from subscriptions.models import Campaign, ConsentEvent, Delivery, Subscriber, Subscription, Suppression, Topic
 from subscriptions.models.subscribers import new_link_key
+from subscriptions.services.enqueue import enqueue_on_commit
 from subscriptions.services.stats import stat_increment
 from subscriptions.services.withdrawal import WithdrawalReason, subscriber_withdraw
 
@@ -151,7 +152,7 @@ def email_change_request(*, subscriber_id: int, new_email: str, client_ip: str |
             # The only place the new address waits; erased with the person.
             details={"change": EMAIL_CHANGE_REQUESTED, "new_email": new_email},
         )
-        transaction.on_commit(lambda: _queue_email_change_confirmation(event.pk))
+        enqueue_on_commit("subscriptions.send_email_change_confirmation", event.pk)
 
 
 def email_change_confirm(*, subscriber_id: int, event_id: int) -> EmailChangeOutcome:
@@ -188,7 +189,7 @@ def email_change_confirm(*, subscriber_id: int, event_id: int) -> EmailChangeOut
             # Kept only until the notice to the old address is sent (see preference_emails).
             details={"change": EMAIL_CHANGED, "request_id": request.pk, "notify": old_email},
         )
-        transaction.on_commit(lambda: _queue_email_changed_notice(notice.pk))
+        enqueue_on_commit("subscriptions.send_email_changed_notice", notice.pk)
     return EmailChangeOutcome.CHANGED
 
 
@@ -227,7 +228,7 @@ def manage_link_request(*, campaign: Campaign, email: str, client_ip: str | None
     email = normalise_email(email)
     abuse.claim_manage_link_email(campaign_id=campaign.pk, email=email, ip=client_ip)
     campaign_pk, hashed = campaign.pk, email_hmac(email)
-    transaction.on_commit(lambda: _queue_manage_link(campaign_pk, hashed))
+    enqueue_on_commit("subscriptions.send_manage_link", campaign_pk, hashed)
 
 
 def data_erasure_request(*, subscriber_id: int) -> bool:
@@ -237,21 +238,3 @@ def data_erasure_request(*, subscriber_id: int) -> bool:
         reason=WithdrawalReason.ERASURE_REQUEST,
         source=ConsentEvent.Source.PREFERENCES,
     )
-
-
-def _queue_email_change_confirmation(event_id: int) -> None:
-    from subscriptions.tasks import send_email_change_confirmation
-
-    send_email_change_confirmation.delay(event_id)
-
-
-def _queue_email_changed_notice(event_id: int) -> None:
-    from subscriptions.tasks import send_email_changed_notice
-
-    send_email_changed_notice.delay(event_id)
-
-
-def _queue_manage_link(campaign_id: int, hashed_email: str) -> None:
-    from subscriptions.tasks import send_manage_link
-
-    send_manage_link.delay(campaign_id, hashed_email)

@@ -29,9 +29,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from subscriptions import selectors
-from subscriptions.emails import absolute_url, build_email, manage_url
+from subscriptions.mail.transactional import absolute_url, build_email, manage_url
 from subscriptions.models import Campaign, ConsentEvent, DailyStat, Subscriber
 from subscriptions.services import retention
+from subscriptions.services.enqueue import enqueue
 from subscriptions.services.stats import stat_increment
 from subscriptions.services.withdrawal import WithdrawalReason
 from subscriptions.tokens import LinkPurpose, make_link_token
@@ -92,17 +93,15 @@ def _unanswered(campaign: Campaign, now: datetime.datetime) -> QuerySet[Subscrib
 
 def reconfirmation_sweep(*, now: datetime.datetime | None = None) -> ReconfirmationRun:
     """Ask, remind and lapse, for every running campaign with a reconfirmation period."""
-    from subscriptions.tasks import send_reconfirmation
-
     now = now or timezone.now()
     asked = reminded = lapsed = 0
     campaigns = Campaign.objects.filter(status=Campaign.Status.ACTIVE, reconfirm_after_days__isnull=False)
     for campaign in campaigns:
         for pk in _due_to_ask(campaign, now).order_by("pk").values_list("pk", flat=True)[:QUEUE_LIMIT_PER_RUN]:
-            send_reconfirmation.delay(pk, False)
+            enqueue("subscriptions.send_reconfirmation", pk, False)
             asked += 1
         for pk in _due_to_remind(campaign, now).order_by("pk").values_list("pk", flat=True)[:QUEUE_LIMIT_PER_RUN]:
-            send_reconfirmation.delay(pk, True)
+            enqueue("subscriptions.send_reconfirmation", pk, True)
             reminded += 1
         lapsed += subscribers_lapse(campaign=campaign, now=now)
     return ReconfirmationRun(asked=asked, reminded=reminded, lapsed=lapsed)

@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from subscriptions.emails import absolute_url, build_email
+from subscriptions.mail.transactional import absolute_url, build_email
 from subscriptions.models import Campaign, Invitation, Membership, Permission
 from subscriptions.permissions import only_known_permissions
 from subscriptions.services.audit import Actor, actor_name, audit_record

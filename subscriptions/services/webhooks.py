@@ -39,18 +39,19 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from subscriptions.mail.transports.base import DELIVERY_METADATA
 from subscriptions.models import Campaign, ConsentEvent, WebhookEvent
+from subscriptions.services.enqueue import enqueue_on_commit
 from subscriptions.services.inbound import (
     campaign_for_inbound,
     inbound_asks_to_unsubscribe,
     inbound_authenticated,
     inbound_sender,
 )
-from subscriptions.services.reconcile import DeliveryEvent, delivery_reconcile
+from subscriptions.services.sending.reconcile import DeliveryEvent, delivery_reconcile
 from subscriptions.services.stats import stat_increment
 from subscriptions.services.withdrawal import WithdrawalReason, subscriber_withdraw
 from subscriptions.tokens import delivery_id_from_reference
-from subscriptions.transports import DELIVERY_METADATA
 
 logger = logging.getLogger(__name__)
 
@@ -280,14 +281,8 @@ def inbound_event_handle(*, esp_name: str, event: AnymailInboundEvent) -> Outcom
         )
         if withdrawn:
             subscriber_pk = subscriber.pk
-            transaction.on_commit(lambda: _queue_acknowledgement(subscriber_pk))
+            enqueue_on_commit("subscriptions.acknowledge_inbound_unsubscribe", subscriber_pk)
     return Outcome.APPLIED
-
-
-def _queue_acknowledgement(subscriber_id: int) -> None:
-    from subscriptions.tasks import acknowledge_inbound_unsubscribe
-
-    acknowledge_inbound_unsubscribe.delay(subscriber_id)
 
 
 def webhook_events_prune(*, now: datetime.datetime | None = None) -> int:

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from subscriptions.addresses import email_hmac
 from subscriptions.models import ConsentEvent, Delivery, Subscriber, Subscription, Suppression
+from subscriptions.services.enqueue import enqueue_on_commit
 from subscriptions.services.stats import stat_increment
 
 
@@ -84,14 +85,8 @@ def subscriber_withdraw(
         if was_active:
             stat_increment(campaign_id=subscriber.campaign_id, metric="withdrawals", reason=str(reason))
         if erase:
-            _erase_after_commit(subscriber.pk, reason)
+            enqueue_on_commit("subscriptions.erase_subscriber", subscriber.pk, str(reason))
     return True
-
-
-def _erase_after_commit(subscriber_id: int, reason: WithdrawalReason) -> None:
-    from subscriptions.tasks import erase_subscriber
-
-    transaction.on_commit(lambda: erase_subscriber.delay(subscriber_id, str(reason)))
 
 
 def subscriber_erase(*, subscriber_id: int, reason: WithdrawalReason) -> bool:

@@ -18,7 +18,7 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 
 from config.celery import app as celery_app
-from subscriptions import intake
+from subscriptions.services.signup import stream
 
 
 def _check_database() -> None:
@@ -67,5 +67,5 @@ def ready(request: HttpRequest) -> JsonResponse:
     body: dict[str, Any] = {"status": "ok" if healthy else "error", "checks": checks}
     if checks["cache"] == "ok":
         # Not a check: sign-ups accepted and not yet recorded, for dashboards and alerts.
-        body["signup_backlog"] = intake.backlog()
+        body["signup_backlog"] = stream.backlog()
     return JsonResponse(body, status=200 if healthy else 503)

@@ -16,7 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from subscriptions import abuse, selectors
-from subscriptions.emails import manage_url
+from subscriptions.mail.transactional import manage_url
 from subscriptions.models import Subscriber
 from subscriptions.preference_forms import EmailForm, PreferencesForm
 from subscriptions.services import data_export, preferences

@@ -10,9 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from subscriptions.models import AuditEvent, Campaign, Mailing, Permission, Topic
-from tests.admin.staff import member, reauthenticated, signed_in
-from tests.factories import CampaignFactory, StaffUserFactory, TopicFactory
-from tests.mailing_fixtures import BODY
+from tests.support.admin_staff import member, reauthenticated, signed_in
+from tests.support.factories import CampaignFactory, StaffUserFactory, TopicFactory
+from tests.support.mailing_fixtures import BODY
 
 pytestmark = pytest.mark.django_db
 

@@ -10,12 +10,12 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from subscriptions import admin_requests
+from subscriptions.admin import data_requests
 from subscriptions.models import AuditEvent, Permission
 from subscriptions.services.privacy import Action
-from tests.admin.staff import member, signed_in
-from tests.factories import CampaignFactory, TopicFactory
-from tests.lifecycle_helpers import person_with_history
+from tests.support.admin_staff import member, signed_in
+from tests.support.factories import CampaignFactory, TopicFactory
+from tests.support.lifecycle import person_with_history
 
 pytestmark = pytest.mark.django_db
 
@@ -123,7 +123,7 @@ class TestFinding:
         assert Action.SEARCHED not in actions()
 
     def test_searches_are_limited_per_member(self, client, officer, campaigns, people):
-        allowed = admin_requests.FIND_LIMITS[0].count
+        allowed = data_requests.FIND_LIMITS[0].count
         with time_machine.travel(mid_minute(), tick=False):
             answers = [
                 client.post(reverse(FIND), {"campaign": campaigns[0].pk, "email": f"n{n}@example.com"}).status_code

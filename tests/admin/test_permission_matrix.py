@@ -12,7 +12,7 @@ from django.contrib.auth.models import Permission as DjangoPermission
 from django.core import mail
 from django.urls import URLPattern, reverse
 
-from subscriptions import admin_requests
+from subscriptions.admin import data_requests
 from subscriptions.models import (
     ApiKey,
     AuditEvent,
@@ -32,10 +32,16 @@ from subscriptions.models import (
     Topic,
 )
 from subscriptions.services.audit import audit_record
-from tests.admin.staff import member, reauthenticated, signed_in
-from tests.factories import CampaignFactory, PrivacyNoticeFactory, SignupFormFactory, StaffUserFactory, TopicFactory
-from tests.lifecycle_helpers import person_with_history
-from tests.mailing_fixtures import BODY
+from tests.support.admin_staff import member, reauthenticated, signed_in
+from tests.support.factories import (
+    CampaignFactory,
+    PrivacyNoticeFactory,
+    SignupFormFactory,
+    StaffUserFactory,
+    TopicFactory,
+)
+from tests.support.lifecycle import person_with_history
+from tests.support.mailing_fixtures import BODY
 
 pytestmark = pytest.mark.django_db
 
@@ -172,7 +178,7 @@ def test_every_route_and_action_has_a_line_in_the_table():
         "index", "login", "logout", "password_change", "password_change_done", "autocomplete", "jsi18n",
         "view_on_site", "app_list", None,
     }  # fmt: skip
-    assert list(admin_requests.PAGES) == DATA_REQUESTS
+    assert list(data_requests.PAGES) == DATA_REQUESTS
     assert admin_actions() == set(ACTIONS)
 
 

@@ -8,11 +8,11 @@ from django.utils import timezone
 
 from subscriptions.models import AuditEvent, ConsentEvent, Mailing, Permission, Subscriber, Suppression
 from subscriptions.services.audit import audit_record
-from tests.admin.staff import member, reauthenticated, signed_in
-from tests.factories import CampaignFactory, StaffUserFactory, SubscriberFactory, TopicFactory
-from tests.lifecycle_helpers import person_with_history
-from tests.mailing_fixtures import BODY, make_mailing
-from tests.support_staff import staff_client
+from tests.support.admin_staff import member, reauthenticated, signed_in
+from tests.support.factories import CampaignFactory, StaffUserFactory, SubscriberFactory, TopicFactory
+from tests.support.lifecycle import person_with_history
+from tests.support.mailing_fixtures import BODY, make_mailing
+from tests.support.staff import staff_client
 
 pytestmark = pytest.mark.django_db
 

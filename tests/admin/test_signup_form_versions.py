@@ -7,10 +7,16 @@ from django.urls import reverse
 from subscriptions import selectors
 from subscriptions.models import AuditEvent, ConsentEvent, Permission, SignupForm
 from subscriptions.services.privacy import subscriber_export
-from tests.admin.staff import member, reauthenticated, signed_in
-from tests.factories import CampaignFactory, PrivacyNoticeFactory, SignupFormFactory, StaffUserFactory, TopicFactory
-from tests.lifecycle_helpers import person_with_history
-from tests.signup_helpers import aged_stamp
+from tests.support.admin_staff import member, reauthenticated, signed_in
+from tests.support.factories import (
+    CampaignFactory,
+    PrivacyNoticeFactory,
+    SignupFormFactory,
+    StaffUserFactory,
+    TopicFactory,
+)
+from tests.support.lifecycle import person_with_history
+from tests.support.signup import aged_stamp
 
 pytestmark = pytest.mark.django_db
 

@@ -11,11 +11,11 @@ from django.urls import reverse
 
 from subscriptions.models import AuditEvent, Campaign, Mailing, Permission, PrivacyNotice, Subscriber
 from subscriptions.services.privacy import Action
-from tests.admin.staff import member, reauthenticated, signed_in
-from tests.factories import CampaignFactory, PrivacyNoticeFactory, StaffUserFactory, TopicFactory
-from tests.lifecycle_helpers import held_intact, person_with_history
-from tests.nothing_left import assert_nothing_left
-from tests.support_staff import staff_client
+from tests.support.admin_staff import member, reauthenticated, signed_in
+from tests.support.factories import CampaignFactory, PrivacyNoticeFactory, StaffUserFactory, TopicFactory
+from tests.support.lifecycle import held_intact, person_with_history
+from tests.support.nothing_left import assert_nothing_left
+from tests.support.staff import staff_client
 
 pytestmark = pytest.mark.django_db
 

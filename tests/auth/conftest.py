@@ -4,9 +4,9 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from tests.auth.helpers import sign_in
-from tests.factories import StaffUserFactory
-from tests.support_staff import enrol_totp
+from tests.support.auth import sign_in
+from tests.support.factories import StaffUserFactory
+from tests.support.staff import enrol_totp
 
 # A fixed Monday morning: session limits and re-authentication are counted from it.
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)

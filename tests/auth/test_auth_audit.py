@@ -5,9 +5,9 @@ from allauth.mfa.models import Authenticator
 from django.urls import reverse
 
 from subscriptions.models import AuditEvent
-from tests.auth.helpers import PASSWORD, sign_in, sign_in_with_password
-from tests.factories import StaffUserFactory
-from tests.support_staff import enrol_totp, totp_code
+from tests.support.auth import PASSWORD, sign_in, sign_in_with_password
+from tests.support.factories import StaffUserFactory
+from tests.support.staff import enrol_totp, totp_code
 
 pytestmark = pytest.mark.django_db
 

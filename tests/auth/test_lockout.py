@@ -6,9 +6,9 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from tests.auth.helpers import sign_in, sign_in_with_password
-from tests.factories import StaffUserFactory
-from tests.support_staff import enrol_totp, totp_code
+from tests.support.auth import sign_in, sign_in_with_password
+from tests.support.factories import StaffUserFactory
+from tests.support.staff import enrol_totp, totp_code
 
 pytestmark = pytest.mark.django_db
 

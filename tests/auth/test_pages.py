@@ -5,8 +5,8 @@ import re
 import pytest
 from django.urls import reverse
 
-from tests.factories import StaffUserFactory
-from tests.support_staff import staff_client
+from tests.support.factories import StaffUserFactory
+from tests.support.staff import staff_client
 
 pytestmark = pytest.mark.django_db
 

@@ -9,9 +9,9 @@ from django.core import mail
 from django.urls import reverse
 
 from subscriptions.models import AuditEvent
-from tests.auth.helpers import PASSWORD, sign_in, sign_in_with_password
-from tests.factories import StaffUserFactory
-from tests.support_staff import enrol_totp
+from tests.support.auth import PASSWORD, sign_in, sign_in_with_password
+from tests.support.factories import StaffUserFactory
+from tests.support.staff import enrol_totp
 
 pytestmark = pytest.mark.django_db
 

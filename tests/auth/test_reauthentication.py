@@ -8,7 +8,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from subscriptions.staff_auth import reauthenticate_redirect, reauthentication_needed, reauthentication_required
-from tests.auth.helpers import PASSWORD
+from tests.support.auth import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

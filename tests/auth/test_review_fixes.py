@@ -7,8 +7,8 @@ from django.test import Client
 from django.urls import reverse
 
 from subscriptions.models import AuditEvent, Invitation, Membership, Permission
-from tests.factories import CampaignFactory, StaffUserFactory
-from tests.support_staff import enrol_totp, staff_client
+from tests.support.factories import CampaignFactory, StaffUserFactory
+from tests.support.staff import enrol_totp, staff_client
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery staple"

@@ -3,9 +3,9 @@
 import pytest
 from django.urls import reverse
 
-from tests.auth.helpers import sign_in_with_password
-from tests.factories import StaffUserFactory
-from tests.support_staff import staff_client
+from tests.support.auth import sign_in_with_password
+from tests.support.factories import StaffUserFactory
+from tests.support.staff import staff_client
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +53,7 @@ def test_signing_out_still_works(client, unenrolled):
 def test_enrolling_an_authenticator_app_opens_the_staff_area_and_shows_recovery_codes(client, unenrolled):
     from allauth.mfa.totp.internal.auth import SECRET_SESSION_KEY
 
-    from tests.support_staff import totp_code
+    from tests.support.staff import totp_code
 
     page = client.get(reverse("mfa_activate_totp")).content.decode()
     secret = client.session[SECRET_SESSION_KEY]
@@ -113,7 +113,7 @@ def test_the_requirement_stays_on_under_settings_that_might_seem_to_lift_it(clie
 def test_a_password_reset_request_by_anyone_does_not_block_enrolment(client):
     from allauth.mfa.totp.internal.auth import SECRET_SESSION_KEY
 
-    from tests.support_staff import totp_code
+    from tests.support.staff import totp_code
 
     StaffUserFactory(username="target", email="target@team.example.org")
     client.post(reverse("account_reset_password"), {"email": "target@team.example.org"})

@@ -2,9 +2,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from tests.auth.helpers import sign_in, sign_in_with_password
-from tests.factories import StaffUserFactory
-from tests.support_staff import enrol_totp
+from tests.support.auth import sign_in, sign_in_with_password
+from tests.support.factories import StaffUserFactory
+from tests.support.staff import enrol_totp
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from django.urls import reverse
 
-from tests.support_staff import staff_client
+from tests.support.staff import staff_client
 
 pytestmark = pytest.mark.django_db
 
@@ -59,8 +59,8 @@ def test_without_a_staff_host_any_allowed_host_serves_the_staff_area(client):
 def test_an_operator_can_find_a_members_authenticators_in_the_admin_to_remove_a_lost_one(client):
     from allauth.mfa.models import Authenticator
 
-    from tests.factories import StaffUserFactory
-    from tests.support_staff import enrol_totp
+    from tests.support.factories import StaffUserFactory
+    from tests.support.staff import enrol_totp
 
     member = StaffUserFactory(is_superuser=False, username="lost.phone")
     enrol_totp(member)

@@ -13,8 +13,8 @@ import pytest
 from django.core import mail
 
 from subscriptions.models import Subscriber
-from tests.browser.chromium import BROWSER_TEST
-from tests.factories import PrivacyNoticeFactory, SignupFormFactory, TopicFactory
+from tests.support.chromium import BROWSER_TEST
+from tests.support.factories import PrivacyNoticeFactory, SignupFormFactory, TopicFactory
 
 pytestmark = BROWSER_TEST
 

@@ -20,9 +20,9 @@ from subscriptions.models import Membership, Permission
 from subscriptions.services import staff
 from subscriptions.services.api_keys import api_key_create
 from subscriptions.services.audit import audit_record
-from tests.browser.chromium import BROWSER_TEST
-from tests.factories import CampaignFactory
-from tests.support_staff import staff_client
+from tests.support.chromium import BROWSER_TEST
+from tests.support.factories import CampaignFactory
+from tests.support.staff import staff_client
 
 AXE = Path(settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
 pytestmark = BROWSER_TEST

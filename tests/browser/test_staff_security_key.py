@@ -12,9 +12,9 @@ from allauth.mfa.models import Authenticator
 from django.contrib.auth import get_user_model
 
 from subscriptions.models import AuditEvent, Membership, Permission
-from tests.browser.chromium import BROWSER_TEST
-from tests.factories import CampaignFactory
-from tests.support_staff import enrol_totp, totp_code
+from tests.support.chromium import BROWSER_TEST
+from tests.support.factories import CampaignFactory
+from tests.support.staff import enrol_totp, totp_code
 
 # Playwright is imported as conftest.py imports it: a missing package skips these tests.
 # expect() retries until the page it waits on has loaded; is_visible() looks once.

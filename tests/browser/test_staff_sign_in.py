@@ -15,9 +15,9 @@ from django.contrib.sessions.backends.db import SessionStore
 from subscriptions.models import Permission
 from subscriptions.services import staff
 from subscriptions.staff_auth import LAST_SEEN_AT
-from tests.browser.chromium import BROWSER_TEST
-from tests.factories import CampaignFactory
-from tests.support_staff import totp_code
+from tests.support.chromium import BROWSER_TEST
+from tests.support.factories import CampaignFactory
+from tests.support.staff import totp_code
 
 # Playwright is imported as conftest.py imports it: a missing package skips these tests.
 # expect() retries until the page it waits on has loaded; is_visible() looks once.

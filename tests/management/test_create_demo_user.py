@@ -8,8 +8,8 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from subscriptions.models import Membership, Permission
-from tests.factories import CampaignFactory
-from tests.support_staff import totp_code
+from tests.support.factories import CampaignFactory
+from tests.support.staff import totp_code
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ edits a campaign can add headers of their own."""
 import pytest
 from django.core.exceptions import ValidationError
 
-from tests.factories import CampaignFactory
+from tests.support.factories import CampaignFactory
 
 pytestmark = pytest.mark.django_db
 

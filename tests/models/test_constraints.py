@@ -5,7 +5,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from subscriptions.models import Delivery, Mailing, Subscription
-from tests.factories import CampaignFactory, SubscriberFactory, SubscriptionFactory, TopicFactory
+from tests.support.factories import CampaignFactory, SubscriberFactory, SubscriptionFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from subscriptions.models import Delivery, Mailing, Subscriber
 from subscriptions.models.mailings import PERSON_BITS, delivery_id
 from subscriptions.services import retention
 from subscriptions.services.withdrawal import WithdrawalReason, subscriber_erase
-from tests.factories import CampaignFactory, SubscriberFactory
+from tests.support.factories import CampaignFactory, SubscriberFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from subscriptions.models import ApiKey, AuditEvent
 from subscriptions.services.api_keys import api_key_create, api_key_find, api_key_revoke, api_key_rotate
-from tests.factories import CampaignFactory
+from tests.support.factories import CampaignFactory
 
 pytestmark = pytest.mark.django_db
 

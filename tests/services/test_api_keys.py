@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 
 from subscriptions.models import ApiKey, AuditEvent
 from subscriptions.services import api_keys
-from tests.factories import CampaignFactory
+from tests.support.factories import CampaignFactory
 
 pytestmark = pytest.mark.django_db
 

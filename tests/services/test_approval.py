@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from subscriptions.models import AuditEvent, Mailing, Membership, Permission
 from subscriptions.services import mailings
-from tests.mailing_fixtures import BODY
+from tests.support.mailing_fixtures import BODY
 
 pytestmark = pytest.mark.django_db
 

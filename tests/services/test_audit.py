@@ -11,7 +11,7 @@ from django.utils import timezone
 from subscriptions.models import AuditEvent
 from subscriptions.services.audit import audit_record, audit_retention_purge
 from subscriptions.tasks import audit_retention
-from tests.factories import CampaignFactory
+from tests.support.factories import CampaignFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -7,12 +7,12 @@ from django.core import mail
 
 from subscriptions.models import ConsentEvent, Delivery, Mailing, Subscriber
 from subscriptions.services import lifecycle, reconfirmation, sending
-from subscriptions.services.reconcile import delivery_reconcile
 from subscriptions.services.sending import Result
+from subscriptions.services.sending.reconcile import delivery_reconcile
 from subscriptions.services.signup import signup_confirm, signup_request
 from subscriptions.services.stats import DayCount, stats_by_day, stats_totals
 from subscriptions.services.withdrawal import WithdrawalReason, subscriber_erase, subscriber_withdraw
-from tests.factories import CampaignFactory, SignupFormFactory, TopicFactory
+from tests.support.factories import CampaignFactory, SignupFormFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from subscriptions.models import Subscriber, Suppression
 from subscriptions.services import data_export, privacy
-from tests.factories import (
+from tests.support.factories import (
     CampaignFactory,
     PrivacyNoticeFactory,
     StaffUserFactory,

@@ -21,9 +21,9 @@ from subscriptions.models import (
 from subscriptions.services import lifecycle, preferences, privacy, retention, sending, withdrawal
 from subscriptions.services.signup import CampaignClosed, signup_request
 from subscriptions.services.stats import stat_increment
-from tests.factories import CampaignFactory, SignupFormFactory, StaffUserFactory, TopicFactory
-from tests.lifecycle_helpers import held_intact, person_with_history
-from tests.nothing_left import assert_nothing_left
+from tests.support.factories import CampaignFactory, SignupFormFactory, StaffUserFactory, TopicFactory
+from tests.support.lifecycle import held_intact, person_with_history
+from tests.support.nothing_left import assert_nothing_left
 
 pytestmark = pytest.mark.django_db
 

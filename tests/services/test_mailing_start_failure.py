@@ -6,10 +6,10 @@ from django.utils.html import escape
 
 from subscriptions.models import AuditEvent, Delivery, Mailing
 from subscriptions.services import mailings
-from tests.admin.staff import reauthenticated
-from tests.factories import StaffUserFactory
-from tests.mailing_fixtures import make_mailing
-from tests.support_staff import staff_client
+from tests.support.admin_staff import reauthenticated
+from tests.support.factories import StaffUserFactory
+from tests.support.mailing_fixtures import make_mailing
+from tests.support.staff import staff_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,8 +9,8 @@ from django.utils import timezone
 from subscriptions.models import AuditEvent, Campaign, Mailing, Topic
 from subscriptions.services import mailings
 from subscriptions.tokens import LinkPurpose, TokenInvalid, subscriber_for_link_token
-from tests.factories import CampaignFactory, StaffUserFactory, SubscriberFactory, TopicFactory
-from tests.mailing_fixtures import BODY
+from tests.support.factories import CampaignFactory, StaffUserFactory, SubscriberFactory, TopicFactory
+from tests.support.mailing_fixtures import BODY
 
 pytestmark = pytest.mark.django_db
 

@@ -6,10 +6,10 @@ from django.urls import reverse
 
 from subscriptions.models import Mailing, Permission, Topic
 from subscriptions.tokens import LinkPurpose, make_link_token
-from tests.admin.staff import member, reauthenticated
-from tests.factories import StaffUserFactory, SubscriberFactory
-from tests.mailing_fixtures import BODY, make_mailing
-from tests.support_staff import staff_client as signed_in
+from tests.support.admin_staff import member, reauthenticated
+from tests.support.factories import StaffUserFactory, SubscriberFactory
+from tests.support.mailing_fixtures import BODY, make_mailing
+from tests.support.staff import staff_client as signed_in
 
 pytestmark = pytest.mark.django_db
 

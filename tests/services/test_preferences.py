@@ -10,9 +10,9 @@ from subscriptions.models import ConsentEvent, DailyStat, Delivery, Mailing, Sub
 from subscriptions.services import data_export, preferences
 from subscriptions.services.preferences import EmailChangeOutcome
 from subscriptions.tokens import ConfirmPurpose, read_confirm_token
-from tests.factories import CampaignFactory, SubscriberFactory, SubscriptionFactory, TopicFactory
-from tests.nothing_left import assert_nothing_left
-from tests.signup_helpers import last_mail_to
+from tests.support.factories import CampaignFactory, SubscriberFactory, SubscriptionFactory, TopicFactory
+from tests.support.nothing_left import assert_nothing_left
+from tests.support.signup import last_mail_to
 
 pytestmark = pytest.mark.django_db
 
@@ -243,10 +243,10 @@ class TestManageLinkRequest:
         assert len(mailoutbox) == 1
 
     def test_known_and_unknown_addresses_queue_the_same_task_without_the_address(self, person, campaign, run):
-        with mock.patch("subscriptions.tasks.send_manage_link.delay") as delay:
+        with mock.patch("subscriptions.tasks.send_manage_link.apply_async") as apply_async:
             run(preferences.manage_link_request, campaign=campaign, email=EMAIL)
             run(preferences.manage_link_request, campaign=campaign, email="nobody@example.com")
-        (known, _), (unknown, _) = delay.call_args_list
+        (known,), (unknown,) = (call.args for call in apply_async.call_args_list)
         assert known == (campaign.pk, email_hmac(EMAIL))
         assert unknown == (campaign.pk, email_hmac("nobody@example.com"))
 

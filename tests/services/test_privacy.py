@@ -10,9 +10,9 @@ from subscriptions.models import AuditEvent, ConsentEvent, Mailing, PrivacyNotic
 from subscriptions.services import privacy, sending
 from subscriptions.services.privacy import Action, ErasureOutcome
 from subscriptions.tokens import LinkPurpose, TokenInvalid, make_link_token, subscriber_for_link_token
-from tests.factories import CampaignFactory, PrivacyNoticeFactory, StaffUserFactory, TopicFactory
-from tests.lifecycle_helpers import held_intact, person_with_history
-from tests.nothing_left import assert_nothing_left
+from tests.support.factories import CampaignFactory, PrivacyNoticeFactory, StaffUserFactory, TopicFactory
+from tests.support.lifecycle import held_intact, person_with_history
+from tests.support.nothing_left import assert_nothing_left
 
 pytestmark = pytest.mark.django_db
 

@@ -11,9 +11,9 @@ from django.core import mail
 from subscriptions.models import ConsentEvent, DailyStat, Subscriber, Suppression
 from subscriptions.services import reconfirmation
 from subscriptions.services.reconfirmation import ReconfirmOutcome, subscriber_reconfirm
-from tests.factories import CampaignFactory, PrivacyNoticeFactory, TopicFactory
-from tests.lifecycle_helpers import held_intact, person_with_history
-from tests.nothing_left import assert_nothing_left
+from tests.support.factories import CampaignFactory, PrivacyNoticeFactory, TopicFactory
+from tests.support.lifecycle import held_intact, person_with_history
+from tests.support.nothing_left import assert_nothing_left
 
 pytestmark = pytest.mark.django_db
 

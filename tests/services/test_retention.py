@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from subscriptions.models import ConsentEvent, DailyStat, Delivery, Mailing, Subscriber, Subscription
 from subscriptions.services import retention
 from subscriptions.services.retention import pending_signups_expire
-from tests.factories import CampaignFactory, SubscriberFactory, SubscriptionFactory
+from tests.support.factories import CampaignFactory, SubscriberFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from subscriptions import tasks
 from subscriptions.models import ConsentEvent
 from subscriptions.services import preferences, retention
-from tests.factories import SubscriberFactory
+from tests.support.factories import SubscriberFactory
 
 pytestmark = pytest.mark.django_db
 

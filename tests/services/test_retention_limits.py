@@ -8,9 +8,9 @@ from subscriptions.models import DailyStat, Delivery, Mailing, Subscriber, Suppr
 from subscriptions.models.mailings import delivery_id
 from subscriptions.services import retention
 from subscriptions.services.withdrawal import WithdrawalReason
-from tests.factories import CampaignFactory, TopicFactory
-from tests.lifecycle_helpers import held_intact, person_with_history
-from tests.nothing_left import assert_nothing_left
+from tests.support.factories import CampaignFactory, TopicFactory
+from tests.support.lifecycle import held_intact, person_with_history
+from tests.support.nothing_left import assert_nothing_left
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from subscriptions.addresses import email_hmac
 from subscriptions.models import ConsentEvent, Subscriber, Suppression
 from subscriptions.services import retention
 from subscriptions.services.withdrawal import WithdrawalReason, subscriber_withdraw
-from tests.factories import SubscriberFactory
+from tests.support.factories import SubscriberFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ from subscriptions.models import AuditEvent, ConsentEvent, SignupForm
 from subscriptions.services import data_export
 from subscriptions.services.signup import signup_request
 from subscriptions.services.signup_forms import signup_form_publish
-from tests.factories import CampaignFactory, SignupFormFactory, StaffUserFactory, TopicFactory
-from tests.lifecycle_helpers import person_with_history
+from tests.support.factories import CampaignFactory, SignupFormFactory, StaffUserFactory, TopicFactory
+from tests.support.lifecycle import person_with_history
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from subscriptions.models import AuditEvent, Invitation, Membership, Permission
 from subscriptions.services import staff
-from tests.factories import CampaignFactory
+from tests.support.factories import CampaignFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ import pytest
 
 from subscriptions.models import DailyStat
 from subscriptions.services.stats import stat_increment
-from tests.factories import CampaignFactory, TopicFactory
+from tests.support.factories import CampaignFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -20,9 +20,9 @@ from subscriptions.models import (
 from subscriptions.services import webhooks
 from subscriptions.services.webhooks import Outcome
 from subscriptions.tokens import make_delivery_reference
-from tests.factories import CampaignFactory, SubscriberFactory, SubscriptionFactory, TopicFactory
-from tests.nothing_left import assert_nothing_left
-from tests.signup_helpers import last_mail_to
+from tests.support.factories import CampaignFactory, SubscriberFactory, SubscriptionFactory, TopicFactory
+from tests.support.nothing_left import assert_nothing_left
+from tests.support.signup import last_mail_to
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from subscriptions import tasks
 from subscriptions.models import ConsentEvent, Subscriber
 from subscriptions.services.signup import signup_confirm
 from subscriptions.services.withdrawal import WithdrawalReason, subscriber_withdraw
-from tests.factories import SubscriberFactory, SubscriptionFactory
+from tests.support.factories import SubscriberFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from subscriptions.models import AuditEvent, Membership
-from tests.factories import CampaignFactory
-from tests.support_staff import staff_client
+from tests.support.factories import CampaignFactory
+from tests.support.staff import staff_client
 
 User = get_user_model()
 

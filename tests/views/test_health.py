@@ -6,8 +6,8 @@ from django.test import Client
 from django.urls import reverse
 
 from config.celery import app as celery_app
-from tests.factories import CampaignFactory, PrivacyNoticeFactory, SignupFormFactory, TopicFactory
-from tests.signup_helpers import aged_stamp, confirm_token_from, last_mail_to
+from tests.support.factories import CampaignFactory, PrivacyNoticeFactory, SignupFormFactory, TopicFactory
+from tests.support.signup import aged_stamp, confirm_token_from, last_mail_to
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from subscriptions.addresses import email_hmac
 from subscriptions.models import ConsentEvent, Delivery, Mailing, Subscriber, Subscription, Suppression
 from subscriptions.services import signup
 from subscriptions.tokens import ConfirmPurpose, LinkPurpose, make_confirm_token, make_link_token, read_confirm_token
-from tests.factories import (
+from tests.support.factories import (
     CampaignFactory,
     PrivacyNoticeFactory,
     SignupFormFactory,
@@ -19,8 +19,8 @@ from tests.factories import (
     SubscriptionFactory,
     TopicFactory,
 )
-from tests.nothing_left import assert_nothing_left
-from tests.signup_helpers import confirm_token_from, last_mail_to
+from tests.support.nothing_left import assert_nothing_left
+from tests.support.signup import confirm_token_from, last_mail_to
 
 pytestmark = pytest.mark.django_db
 

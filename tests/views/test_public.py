@@ -8,7 +8,7 @@ from django.test import Client, RequestFactory
 from django.views.defaults import server_error
 
 from subscriptions.models import Campaign
-from tests.factories import CampaignFactory, PrivacyNoticeFactory, SignupFormFactory
+from tests.support.factories import CampaignFactory, PrivacyNoticeFactory, SignupFormFactory
 
 pytestmark = pytest.mark.django_db
 

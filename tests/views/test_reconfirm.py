@@ -10,8 +10,8 @@ from django.urls import reverse
 from subscriptions.models import ConsentEvent, Subscriber
 from subscriptions.services import reconfirmation
 from subscriptions.tokens import LinkPurpose, make_link_token
-from tests.factories import CampaignFactory, TopicFactory
-from tests.lifecycle_helpers import person_with_history
+from tests.support.factories import CampaignFactory, TopicFactory
+from tests.support.lifecycle import person_with_history
 
 pytestmark = pytest.mark.django_db
 

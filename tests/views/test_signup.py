@@ -12,12 +12,18 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from subscriptions import intake
 from subscriptions.addresses import email_hmac
 from subscriptions.models import ApiKey, Campaign, ConsentEvent, Subscriber, Subscription, Suppression, Topic
 from subscriptions.services.api_keys import api_key_create, api_key_revoke, api_key_rotate
-from tests.factories import CampaignFactory, PrivacyNoticeFactory, SignupFormFactory, SubscriberFactory, TopicFactory
-from tests.signup_helpers import aged_stamp, confirm_token_from, last_mail_to
+from subscriptions.services.signup import stream
+from tests.support.factories import (
+    CampaignFactory,
+    PrivacyNoticeFactory,
+    SignupFormFactory,
+    SubscriberFactory,
+    TopicFactory,
+)
+from tests.support.signup import aged_stamp, confirm_token_from, last_mail_to
 
 # Real transactions, so the confirmation task is queued on commit as in production.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -158,7 +164,7 @@ class TestSignupPage:
         # POST, so the person sees "check your email"; the record step sees the end.
         response = _post(client, form, email="kim@example.com")
         assert response.status_code == 302
-        assert intake.backlog() == 0, "the drain ran and dropped it"
+        assert stream.backlog() == 0, "the drain ran and dropped it"
         assert not Subscriber.objects.filter(email="kim@example.com").exists()
         assert [m.to for m in mail.outbox if "kim@example.com" in m.to] == []
 

@@ -12,9 +12,9 @@ from subscriptions.addresses import email_hmac
 from subscriptions.models import ConsentEvent, DailyStat, Subscriber, Suppression
 from subscriptions.services import sending
 from subscriptions.tokens import LinkPurpose, make_link_token
-from tests.factories import CampaignFactory, SubscriberFactory, SubscriptionFactory, TopicFactory
-from tests.mailing_fixtures import make_mailing, smtp_sink  # noqa: F401
-from tests.nothing_left import assert_nothing_left
+from tests.support.factories import CampaignFactory, SubscriberFactory, SubscriptionFactory, TopicFactory
+from tests.support.mailing_fixtures import make_mailing, smtp_sink  # noqa: F401
+from tests.support.nothing_left import assert_nothing_left
 
 EMAIL = "cordelia.ashgrove@example.com"
 NAME = "Cordelia"

@@ -18,11 +18,11 @@ from subscriptions.addresses import email_hmac
 from subscriptions.models import Delivery, Mailing, Subscriber, Suppression, WebhookEvent
 from subscriptions.tokens import make_delivery_reference
 from subscriptions.views.webhooks import esp_of
-from tests.factories import CampaignFactory, SubscriberFactory, SubscriptionFactory, TopicFactory
-from tests.fake_sns import TOPIC as SNS_TOPIC
-from tests.fake_sns import fake_sns
-from tests.nothing_left import assert_nothing_left
-from tests.signup_helpers import last_mail_to
+from tests.support.factories import CampaignFactory, SubscriberFactory, SubscriptionFactory, TopicFactory
+from tests.support.fake_sns import TOPIC as SNS_TOPIC
+from tests.support.fake_sns import fake_sns
+from tests.support.nothing_left import assert_nothing_left
+from tests.support.signup import last_mail_to
 
 pytestmark = pytest.mark.django_db
 
@@ -246,7 +246,7 @@ class TestOnlyTheConfiguredEsp:
         assert WebhookEvent.objects.exists() is (answers == 200)
 
     def test_with_no_esp_configured_no_webhook_answers(self, run, client, delivery, settings):
-        settings.MAILERS = {"default": {"BACKEND": "subscriptions.outbox.OutboxBackend"}}
+        settings.MAILERS = {"default": {"BACKEND": "subscriptions.mail.outbox.OutboxBackend"}}
         for name in ("postmark_tracking_webhook", "mailgun_tracking_webhook", "amazon_ses_tracking_webhook"):
             response = run(client.post, reverse(f"anymail:{name}"), data="{}", content_type="application/json")
             assert response.status_code == 404

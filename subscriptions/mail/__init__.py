@@ -1,0 +1,1 @@
+"""Everything that turns a mailing or a notice into bytes on the wire."""

@@ -1,0 +1,1 @@
+"""Ways of handing mail to a mail server or an ESP."""
