@@ -27,7 +27,7 @@ def drains_asked(monkeypatch):
     """Sign-ups append to the stream but the drain they ask for is only counted, so a
     test can look at the stream before it is recorded."""
     asked: list[None] = []
-    monkeypatch.setattr("subscriptions.services.signup._queue_drain", lambda: asked.append(None))
+    monkeypatch.setattr("subscriptions.tasks.drain_signups.apply_async", lambda *args, **kwargs: asked.append(None))
     return asked
 
 
