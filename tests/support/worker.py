@@ -24,7 +24,7 @@ from django.db import connection
 
 from config.celery import app as celery_app
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 30.0
 
 
