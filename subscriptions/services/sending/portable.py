@@ -1,17 +1,11 @@
-"""The sending engine's statements for the demo's SQLite, through the ORM.
-
-services.sending speaks PostgreSQL (now(), = ANY(array), unnest, FOR UPDATE SKIP
-LOCKED, UPDATE ... FROM) so that a million deliveries are made and claimed in a few
-statements. The zero-configuration demo runs on SQLite, one process with tasks run
-in-process: there, the same steps by the same rules (selectors.audience is the
-fan-out's rule; a claim moves queued to sending; a mark applies only to rows still
-sending), row by row, which is plenty for a demo's few subscribers. SQLite takes one
-writer at a time, so a claim needs no row locks.
+"""The sending engine's statements for the demo's SQLite, through the ORM: fan-out,
+claim, mark, completion and claim expiry, by the same rules as the PostgreSQL
+statements of fan_out.py, claims.py and sweep.py, row by row (plenty for a demo's
+few subscribers; SQLite takes one writer at a time, so a claim needs no row locks).
 """
 
 from collections import Counter
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef
@@ -20,11 +14,7 @@ from django.utils import timezone
 from subscriptions import selectors
 from subscriptions.models import Delivery, Mailing, Subscriber
 from subscriptions.models.mailings import delivery_id, mailing_delivery_ids
-
-if TYPE_CHECKING:
-    from subscriptions.services.sending import Claimed, Result
-
-QUEUED, SENDING, SENT, UNKNOWN = "queued", "sending", "sent", "unknown"
+from subscriptions.services.sending.records import Claimed, Result
 
 
 def fan_out(*, mailing: Mailing, topic_ids: list[int] | None) -> int:
@@ -39,16 +29,16 @@ def fan_out(*, mailing: Mailing, topic_ids: list[int] | None) -> int:
     return Delivery.objects.of_mailing(mailing.pk).count()
 
 
-def claim(*, mailing: Mailing, topic_ids: list[int] | None, limit: int, after: int) -> list["Claimed"]:
+def claim(*, mailing: Mailing, topic_ids: list[int] | None, limit: int, after: int) -> list[Claimed]:
     """Claim up to `limit` queued deliveries past the key `after`, re-checking each person."""
-    from subscriptions.services.sending import Claimed
-
     first, end = mailing_delivery_ids(mailing.pk)
     with transaction.atomic():
-        queued = Delivery.objects.filter(pk__gt=max(after, first - 1), pk__lt=end, status=QUEUED).order_by("pk")
+        queued = Delivery.objects.filter(
+            pk__gt=max(after, first - 1), pk__lt=end, status=Delivery.Status.QUEUED
+        ).order_by("pk")
         rows = list(queued.values_list("pk", "subscriber_id")[:limit])
-        Delivery.objects.filter(pk__in=[pk for pk, _ in rows], status=QUEUED).update(
-            status=SENDING, claimed_at=timezone.now(), attempts=F("attempts") + 1
+        Delivery.objects.filter(pk__in=[pk for pk, _ in rows], status=Delivery.Status.QUEUED).update(
+            status=Delivery.Status.SENDING, claimed_at=timezone.now(), attempts=F("attempts") + 1
         )
     people = Subscriber.objects.in_bulk([subscriber_id for _, subscriber_id in rows])
     eligible = set(
@@ -71,7 +61,7 @@ def claim(*, mailing: Mailing, topic_ids: list[int] | None, limit: int, after: i
     return claimed
 
 
-def mark(results: dict[int, "Result"]) -> Counter[str]:
+def mark(results: dict[int, Result]) -> Counter[str]:
     """Record each outcome on a row still `sending`; count the statuses recorded."""
     now = timezone.now()
     counts: Counter[str] = Counter()
@@ -79,18 +69,20 @@ def mark(results: dict[int, "Result"]) -> Counter[str]:
         changes: dict[str, object] = {
             "status": result.status, "esp_message_id": result.esp_message_id, "error": result.error[:200],
         }  # fmt: skip
-        if result.status == SENT:
+        if result.status == Delivery.Status.SENT:
             changes["sent_at"] = now
-        if result.status == QUEUED:
+        if result.status == Delivery.Status.QUEUED:
             changes["claimed_at"] = None
-        if Delivery.objects.filter(pk=pk, status=SENDING).update(**changes):
+        if Delivery.objects.filter(pk=pk, status=Delivery.Status.SENDING).update(**changes):
             counts[result.status] += 1
     return counts
 
 
 def complete_if_done(*, mailing_id: int) -> bool:
     first, end = mailing_delivery_ids(mailing_id)
-    open_rows = Delivery.objects.filter(pk__gte=first, pk__lt=end, status__in=[QUEUED, SENDING])
+    open_rows = Delivery.objects.filter(
+        pk__gte=first, pk__lt=end, status__in=[Delivery.Status.QUEUED, Delivery.Status.SENDING]
+    )
     return bool(
         Mailing.objects.filter(pk=mailing_id, status=Mailing.Status.SENDING)
         .exclude(Exists(open_rows.filter(mailing_id=OuterRef("pk"))))
@@ -101,7 +93,7 @@ def complete_if_done(*, mailing_id: int) -> bool:
 def expire_claims(*, lease_seconds: int) -> Counter[int]:
     """Claims older than the lease become `unknown`; count them per mailing."""
     cutoff = timezone.now() - timedelta(seconds=lease_seconds)
-    lost = Delivery.objects.filter(status=SENDING, claimed_at__lt=cutoff)
+    lost = Delivery.objects.filter(status=Delivery.Status.SENDING, claimed_at__lt=cutoff)
     expired = Counter(lost.values_list("mailing_id", flat=True))
-    lost.update(status=UNKNOWN, error="claim expired: the worker was lost mid-send")
+    lost.update(status=Delivery.Status.UNKNOWN, error="claim expired: the worker was lost mid-send")
     return expired

@@ -2,7 +2,8 @@
 
 The whole take-or-wait decision runs inside one Lua script, so any number of
 workers on any number of hosts draw from the same bucket without races, and the
-clock is Redis's own (TIME), so workers' clocks need not agree.
+clock is Redis's own (TIME), so workers' clocks need not agree. The bucket is reached
+through the process's one connection pool (subscriptions.redis_client).
 """
 
 import time
@@ -11,6 +12,8 @@ from functools import cache
 
 import redis
 from django.conf import settings
+
+from subscriptions.redis_client import redis_client
 
 _TAKE = """
 local rate = tonumber(ARGV[1])
@@ -60,13 +63,8 @@ class Grant:
 
 
 @cache
-def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url)
-
-
-@cache
-def _scripts(url: str) -> tuple[redis.commands.core.Script, redis.commands.core.Script]:
-    client = _client(url)
+def _scripts() -> tuple[redis.commands.core.Script, redis.commands.core.Script]:
+    client = redis_client()
     return client.register_script(_TAKE), client.register_script(_PAUSE)
 
 
@@ -82,7 +80,7 @@ def ratelimit_try_take(*, mailer: str, count: int, rate: float | None = None, bu
         return Grant(granted=max(count, 1), wait_seconds=0.0)
     rate = rate or settings.SEND_RATE_PER_SECOND
     burst = burst or settings.SEND_RATE_BURST
-    take, _ = _scripts(settings.REDIS_URL)
+    take, _ = _scripts()
     granted, wait = take(keys=[_key(mailer)], args=[rate, burst, max(count, 1)])
     return Grant(granted=int(granted), wait_seconds=float(wait))
 
@@ -106,5 +104,5 @@ def ratelimit_pause(*, mailer: str, seconds: float) -> float:
     """Stop every worker drawing from this mailer's bucket for `seconds` (never shortens a pause)."""
     if not settings.REDIS_URL:  # the demo (see ratelimit_try_take)
         return max(seconds, 0.0)
-    _, pause = _scripts(settings.REDIS_URL)
+    _, pause = _scripts()
     return float(pause(keys=[_key(mailer)], args=[max(seconds, 0.0)]))

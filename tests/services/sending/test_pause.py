@@ -5,6 +5,7 @@ import logging
 
 import pytest
 from anymail.exceptions import AnymailRequestsAPIError
+from django.core.cache import cache
 from django.urls import reverse
 
 from subscriptions.mail.transports.base import (
@@ -16,8 +17,12 @@ from subscriptions.mail.transports.base import (
     smtp_fault,
 )
 from subscriptions.models import AuditEvent, Mailing
-from subscriptions.services import sending
+from subscriptions.services.sending import run
+from subscriptions.services.sending.claims import mailing_complete_if_done
 from subscriptions.services.sending.reconcile import mailing_progress
+from subscriptions.services.sending.run import BULK_MAILER, ESP_DOWN_REST_SECONDS, mailing_send_batches
+from subscriptions.services.sending.send_tasks import heartbeat_key
+from subscriptions.services.sending.sweep import deliveries_sweep
 from tests.support.admin_staff import reauthenticated
 from tests.support.factories import StaffUserFactory
 from tests.support.fake_esp import _response
@@ -40,14 +45,14 @@ def _audited(mailing: Mailing, action: str) -> list[AuditEvent]:
 
 def _rest_is_over(mailing: Mailing) -> dict[str, int]:
     """What the sweeper does once the mailing's rest (ESP_DOWN_REST_SECONDS) has passed."""
-    sending.cache.delete(sending._heartbeat_key(mailing.pk))
-    return sending.deliveries_sweep()
+    cache.delete(heartbeat_key(mailing.pk))
+    return deliveries_sweep()
 
 
 def test_a_401_on_every_call_pauses_the_mailing_and_fails_no_one(mailing, fake_esp, audience, caplog):
     fake_esp.fail("401", times=99)
     with caplog.at_level(logging.INFO):
-        assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"queued": 5}
+        assert mailing_send_batches(mailing_id=mailing.pk) == {"queued": 5}
     assert set(delivery_statuses(mailing).values()) == {"queued"}
     assert fake_esp.attempts == 1, "one refused call is enough: no retries, nobody else tried"
     shown = _paused(mailing)
@@ -63,17 +68,17 @@ def test_a_401_on_every_call_pauses_the_mailing_and_fails_no_one(mailing, fake_e
 
 def test_a_paused_mailing_rests_and_is_not_called_sent(mailing, fake_esp, redis_client):
     fake_esp.fail("401", times=99)
-    sending.mailing_send_batches(mailing_id=mailing.pk)
-    rest = redis_client.ttl(sending.cache.make_key(sending._heartbeat_key(mailing.pk)))
-    assert 0 < rest <= sending.ESP_DOWN_REST_SECONDS, "the sweeper restarts it once the rest is over"
-    assert sending.deliveries_sweep() == {"expired": 0, "restarted": 0, "completed": 0}
-    assert not sending.mailing_complete_if_done(mailing_id=mailing.pk)
+    mailing_send_batches(mailing_id=mailing.pk)
+    rest = redis_client.ttl(cache.make_key(heartbeat_key(mailing.pk)))
+    assert 0 < rest <= ESP_DOWN_REST_SECONDS, "the sweeper restarts it once the rest is over"
+    assert deliveries_sweep() == {"expired": 0, "restarted": 0, "completed": 0}
+    assert not mailing_complete_if_done(mailing_id=mailing.pk)
     assert mailing_progress(mailing_id=mailing.pk).status == "sending"
 
 
 def test_a_mailing_still_refused_after_its_rest_stays_paused_and_is_audited_once(mailing, fake_esp):
     fake_esp.fail("403", times=99)
-    sending.mailing_send_batches(mailing_id=mailing.pk)
+    mailing_send_batches(mailing_id=mailing.pk)
     assert _rest_is_over(mailing)["restarted"] == 1
     assert "HTTP 403" in _paused(mailing)
     assert set(delivery_statuses(mailing).values()) == {"queued"}
@@ -82,7 +87,7 @@ def test_a_mailing_still_refused_after_its_rest_stays_paused_and_is_audited_once
 
 def test_once_the_credentials_are_fixed_everyone_gets_it_exactly_once_and_the_pause_is_cleared(mailing, fake_esp):
     fake_esp.fail("401", times=99)
-    sending.mailing_send_batches(mailing_id=mailing.pk)
+    mailing_send_batches(mailing_id=mailing.pk)
     fake_esp.faults.clear()  # the operator puts the right key in
     assert _rest_is_over(mailing)["restarted"] == 1
     progress = mailing_progress(mailing_id=mailing.pk)
@@ -97,7 +102,7 @@ def test_a_value_error_from_the_mailer_pauses_the_mailing_and_fails_no_one(maili
     """Issue 16: ANYMAIL_REQUESTS_TIMEOUT="3" made every call raise ValueError before it left."""
     fake_esp.fail("value_error", times=99)
     with caplog.at_level(logging.INFO):
-        assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"queued": 5}
+        assert mailing_send_batches(mailing_id=mailing.pk) == {"queued": 5}
     assert "ValueError" in _paused(mailing)
     traces = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR and "Traceback" in r.getMessage()]
     assert traces, "logged with its traceback"
@@ -111,7 +116,7 @@ def test_whoever_was_sent_before_an_unexpected_error_keeps_their_send_and_is_not
     mailing, fake_esp, audience
 ):
     fake_esp.fail("value_error", address=audience[1].email, times=99)
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 1, "queued": 4}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"sent": 1, "queued": 4}
     fake_esp.faults.clear()
     _rest_is_over(mailing)
     assert sorted(s.to for s in fake_esp.sent) == sorted(p.email for p in audience)
@@ -120,7 +125,7 @@ def test_whoever_was_sent_before_an_unexpected_error_keeps_their_send_and_is_not
 class _BrokenTransport:
     """A transport whose every call raises something that is no SendFault (a bug, a bad option)."""
 
-    name = sending.BULK_MAILER
+    name = BULK_MAILER
     max_recipients = None
 
     def send_many(self, items):
@@ -131,8 +136,8 @@ class _BrokenTransport:
 
 
 def test_an_exception_out_of_a_whole_call_pauses_the_mailing(mailing, fake_esp, monkeypatch):
-    monkeypatch.setattr(sending, "transport_for", lambda **kwargs: _BrokenTransport())
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"queued": 5}
+    monkeypatch.setattr(run, "transport_for", lambda **kwargs: _BrokenTransport())
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"queued": 5}
     assert "TypeError" in _paused(mailing)
     assert len(_audited(mailing, "mailing_paused")) == 1
 
@@ -145,9 +150,9 @@ class _AddressQuotingTransport(_BrokenTransport):
 def test_an_unexpected_error_quoting_an_address_is_shown_and_logged_without_it(
     mailing, fake_esp, audience, monkeypatch, caplog
 ):
-    monkeypatch.setattr(sending, "transport_for", lambda **kwargs: _AddressQuotingTransport())
+    monkeypatch.setattr(run, "transport_for", lambda **kwargs: _AddressQuotingTransport())
     with caplog.at_level(logging.INFO):
-        sending.mailing_send_batches(mailing_id=mailing.pk)
+        mailing_send_batches(mailing_id=mailing.pk)
     [paused] = _audited(mailing, "mailing_paused")
     assert "KeyError: '<address>'" in _paused(mailing)
     assert "Traceback" in caplog.text
@@ -166,7 +171,7 @@ def mailgun(settings):
 
 def test_a_batch_call_refused_with_a_401_pauses_the_mailing_after_one_call(mailing, mailgun):
     mailgun.answer(*[Answer(status=401)] * 3)
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"queued": 5}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"queued": 5}
     assert len(mailgun.received) == 1
     assert '(HTTP 401): {"message": "fake Mailgun says 401"}' in _paused(mailing)
     mailgun.answers.clear()
@@ -178,7 +183,7 @@ def test_a_batch_call_refused_with_a_401_pauses_the_mailing_after_one_call(maili
 def test_an_smtp_login_refused_pauses_the_mailing_until_it_is_accepted(mailing, smtp_sink, settings, audience):
     settings.MAILERS["default"]["OPTIONS"] |= {"username": "tidings", "password": "wrong"}
     smtp_sink.state.auth_reply = (535, "5.7.8 Authentication credentials invalid")
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"queued": 5}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"queued": 5}
     assert "535" in _paused(mailing)
     assert smtp_sink.state.rcpt_seen == []
     smtp_sink.state.auth_reply = (235, "2.7.0 Authentication successful")
@@ -192,7 +197,7 @@ def test_an_smtp_login_refused_pauses_the_mailing_until_it_is_accepted(mailing, 
 def test_a_one_person_refusal_or_a_429_does_not_pause_the_mailing(mailing, fake_esp, audience):
     fake_esp.fail("400", address=audience[2].email)
     fake_esp.fail("429", address=audience[3].email, retry_after="0")
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 4, "failed": 1}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"sent": 4, "failed": 1}
     mailing.refresh_from_db()
     assert (mailing.status, mailing.start_error) == ("sent", "")
     assert not _audited(mailing, "mailing_paused")
@@ -200,7 +205,7 @@ def test_a_one_person_refusal_or_a_429_does_not_pause_the_mailing(mailing, fake_
 
 def test_a_policy_refusal_of_one_address_over_smtp_does_not_pause_the_mailing(mailing, smtp_sink, audience):
     smtp_sink.state.rcpt_replies[audience[2].email] = (550, "5.7.1 Relay access denied")
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 4, "failed": 1}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"sent": 4, "failed": 1}
     mailing.refresh_from_db()
     assert mailing.start_error == ""
 
@@ -247,5 +252,5 @@ def test_send_now_in_the_admin_says_the_mailing_is_paused_and_why(client, campai
 def test_a_login_the_smtp_server_cannot_do_pauses_the_mailing(mailing, smtp_sink, settings):
     """A username and password for a server that offers no AUTH: a setting, not a person, is wrong."""
     settings.MAILERS["default"]["OPTIONS"] |= {"username": "tidings", "password": "secret"}
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"queued": 5}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"queued": 5}
     assert "cannot do what the settings ask" in _paused(mailing)

@@ -1,8 +1,10 @@
 import pytest
 
 from subscriptions.models import Campaign, Delivery, Mailing
-from subscriptions.services import sending
+from subscriptions.services.sending.claims import deliveries_mark
+from subscriptions.services.sending.fan_out import mailing_fan_out
 from subscriptions.services.sending.reconcile import delivery_reconcile, mailing_progress
+from subscriptions.services.sending.records import Result
 from tests.support.mailing_fixtures import make_mailing
 
 pytestmark = pytest.mark.django_db
@@ -11,7 +13,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def delivery(campaign, topics, audience):
     mailing = make_mailing(campaign, topics[:1])
-    Mailing.objects.filter(pk=mailing.pk).update(recipients_count=sending.mailing_fan_out(mailing=mailing))
+    Mailing.objects.filter(pk=mailing.pk).update(recipients_count=mailing_fan_out(mailing=mailing))
     delivery = Delivery.objects.filter(mailing=mailing).first()
     Delivery.objects.filter(pk=delivery.pk).update(status="unknown", esp_message_id="esp-1")
     Mailing.objects.filter(pk=mailing.pk).update(unknown_count=1)
@@ -74,10 +76,10 @@ def test_an_event_that_overtakes_the_workers_mark_settles_the_delivery_once(deli
     Mailing.objects.filter(pk=delivery.mailing_id).update(unknown_count=0)
     delivery_reconcile(delivery_id=delivery.pk, event=event)
     assert counts(delivery) == expected
-    marked = sending.deliveries_mark(
+    marked = deliveries_mark(
         mailing_id=delivery.mailing_id,
         campaign_id=delivery.mailing.campaign_id,
-        results={delivery.pk: sending.Result("sent", esp_message_id="esp-late")},
+        results={delivery.pk: Result("sent", esp_message_id="esp-late")},
     )
     assert marked == {}
     assert counts(delivery) == expected
