@@ -1,12 +1,9 @@
-"""A mailing as pre-serialised MIME: everything shared is encoded once, per person only
-what differs.
-
-Building one message with EmailMultiAlternatives costs about 4 ms, far too slow for
-a million people. Here the headers and MIME structure are built once per mailing;
-per person we join the filled text and HTML (see services.compose), base64-encode
-each part (in C, and immune to whatever characters a first name holds) and
-concatenate bytes. Personal values never enter a header: the To address is checked
-to be plain ASCII without line breaks, and the links are URL-safe by construction.
+"""A mailing as pre-serialised MIME (MimeTemplate): the headers and MIME structure shared
+by every copy are encoded once per mailing, and per person only what differs is joined
+on (To, Date, Message-ID, X-Tidings-Delivery, List-Unsubscribe, the two filled parts,
+base64-encoded). Personal values never enter a header unchecked: the To address must be
+plain ASCII without line breaks (envelope_address), and the links are URL-safe by
+construction. Why: docs/adr/0008-pre-serialised-bulk-mime.md.
 """
 
 import base64
@@ -14,11 +11,12 @@ import re
 import secrets
 from dataclasses import dataclass
 from email.header import Header
-from email.utils import formataddr, formatdate
+from email.utils import formatdate
 from functools import cached_property
 
 from django.utils.encoding import punycode
 
+from subscriptions.mail.headers import ONE_CLICK_POST, from_header, list_unsubscribe, list_unsubscribe_mailto
 from subscriptions.mail.render import CompiledMailing, Personal
 from subscriptions.models import Campaign
 from subscriptions.tokens import make_delivery_reference
@@ -42,24 +40,6 @@ def envelope_address(address: str) -> str:
     if not _PLAIN_ADDRESS.match(ascii_address):
         raise UnsendableAddress("the address is not plain ASCII")
     return ascii_address
-
-
-ONE_CLICK = "List-Unsubscribe=One-Click"
-
-
-def list_unsubscribe_mailto(campaign: Campaign) -> str:
-    """The mailto alternative, for campaigns that take "unsubscribe me" by email."""
-    if campaign.inbound_unsubscribe and campaign.inbound_address:
-        return f", <mailto:{campaign.inbound_address}?subject=unsubscribe>"
-    return ""
-
-
-def list_unsubscribe_headers(*, campaign: Campaign, unsubscribe_url: str) -> dict[str, str]:
-    """RFC 8058 one-click unsubscribe, as every message to a subscribed person carries it."""
-    return {
-        "List-Unsubscribe": f"<{unsubscribe_url}>{list_unsubscribe_mailto(campaign)}",
-        "List-Unsubscribe-Post": ONE_CLICK,
-    }
 
 
 class UnsafeHeader(ValueError):
@@ -99,14 +79,14 @@ class MimeTemplate:
         self.compiled = compiled
         self.domain = campaign.sender_domain
         self.sender = campaign.sender_email
-        self.sender_name = campaign.sender_name
+        self.from_header = from_header(campaign)
         self.list_mailto = list_unsubscribe_mailto(campaign)
         boundary = f"=_tidings_{secrets.token_hex(12)}"  # "_" is outside base64's alphabet
         self.head = b"".join(
             [
-                _header("From", formataddr((campaign.sender_name, campaign.sender_email), charset="utf-8")),
+                _header("From", self.from_header),
                 _header("Subject", compiled.subject),
-                _header("List-Unsubscribe-Post", ONE_CLICK),
+                *(_header(name, value) for name, value in ONE_CLICK_POST.items()),
                 b"MIME-Version: 1.0" + CRLF,
             ]
         )
@@ -123,8 +103,9 @@ class MimeTemplate:
     def message_id(self, delivery_id: int) -> str:
         return f"<{delivery_id}.{secrets.token_hex(8)}@{self.domain}>"
 
-    def list_unsubscribe(self, personal: Personal) -> str:
-        return f"<{personal.unsubscribe_url}>{self.list_mailto}"
+    def list_unsubscribe(self, personal: Personal) -> dict[str, str]:
+        """This person's List-Unsubscribe header; List-Unsubscribe-Post is in the shared head."""
+        return list_unsubscribe(unsubscribe_url=personal.unsubscribe_url, mailto=self.list_mailto)
 
     def as_bytes(self, recipient: Recipient, *, message_id: str, date: str | None = None) -> bytes:
         """The whole message for one person, CRLF line endings, dot-stuffed-safe."""
@@ -134,7 +115,7 @@ class MimeTemplate:
             f"Date: {date or formatdate(localtime=False, usegmt=True)}\r\n"
             f"Message-ID: {message_id}\r\n"
             f"X-Tidings-Delivery: {recipient.reference}\r\n"
-            f"List-Unsubscribe: {self.list_unsubscribe(personal)}\r\n"
+            + "".join(f"{name}: {value}\r\n" for name, value in self.list_unsubscribe(personal).items())
         ).encode("ascii")
         return b"".join(
             [

@@ -1,11 +1,9 @@
-"""A mailing's content, rendered once: Markdown to sanitised HTML and plain text, inside
-the campaign's email template, with slots where each person's values go.
-
-Rendering a Django template per recipient costs milliseconds; a million-person
-mailing cannot afford that. So the template is rendered once with unguessable
-markers in place of the personal values, and split at them. Filling a slot is then
-a string join, and the HTML slots are escaped, so whatever a first name contains
-can never become markup.
+"""A mailing's content, rendered once (mailing_compile): Markdown to sanitised HTML and
+plain text, inside the campaign's email template, split into chunks with slots where
+each person's values go, so that filling one person's copy is a join and HTML slots
+are escaped. Also the checks staff see on a body (body_problems,
+personal_url_problems) and the link patterns a batch fills. Why render once:
+docs/adr/0008-pre-serialised-bulk-mime.md.
 """
 
 import html

@@ -1,13 +1,7 @@
-"""Django's SMTP backend for one person's mail, with a refused recipient's address kept out of the error.
-
-Confirmations, welcomes and notices go through Django's mail API from tasks that
-retry OSErrors (a dropped connection). smtplib's SMTPRecipientsRefused is an OSError
-whose message is the address and the server's reply (which quotes it again), so a
-mailbox that does not exist was tried six times and its address logged each time.
-Here a refusal at RCPT becomes RecipientRefused (5xx: not an OSError, so not
-retried) or RecipientDeferred (4xx: retried), and neither names the address.
-config/settings.py uses this backend for MAILER=smtp; bulk mail over SMTP goes
-through smtp_transport.SmtpTransport, which reads the same connection settings.
+"""Django's SMTP backend for one person's mail (SmtpMailer; config/settings.py uses it
+for MAILER=smtp), with a refused recipient turned into RecipientRefused (5xx, not
+retried) or RecipientDeferred (4xx, retried), neither naming the address. Bulk mail
+over SMTP goes through transports.smtp, which reads the same connection settings.
 """
 
 import smtplib

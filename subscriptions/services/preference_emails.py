@@ -1,12 +1,12 @@
-"""The preference centre's emails: the manage link, and both sides of an email change."""
+"""When the preference centre's emails go: the manage link only to someone still
+subscribed, and each side of an email change once, the old address forgotten once its
+notice is sent (or never will be). mail.transactional builds and sends them."""
 
 from django.db import transaction
-from django.urls import reverse
 
-from subscriptions.mail.transactional import absolute_url, build_email, manage_url
+from subscriptions.mail import transactional
 from subscriptions.models import ConsentEvent, Subscriber
 from subscriptions.services.preferences import EMAIL_CHANGE_REQUESTED, EMAIL_CHANGED
-from subscriptions.tokens import ConfirmPurpose, make_confirm_token
 
 # An email change waits this long for the new inbox, whatever the campaign's
 # pending expiry: the person is already subscribed and can simply ask again.
@@ -23,14 +23,7 @@ def manage_link_send(*, campaign_id: int, hashed_email: str) -> bool:
     )
     if subscriber is None or not subscriber.is_active:
         return False
-    context = {"subscriber": subscriber, "manage_url": manage_url(subscriber)}
-    build_email(
-        template="manage_link",
-        campaign=subscriber.campaign,
-        to=subscriber.email,
-        context=context,
-        subscriber=subscriber,
-    ).send()
+    transactional.manage_link(subscriber=subscriber)
     return True
 
 
@@ -45,20 +38,9 @@ def email_change_confirmation_send(*, event_id: int) -> bool:
         )
         if event is None or "new_email" not in event.details or event.details.get("emailed"):
             return False
-        subscriber = event.subscriber
-        token = make_confirm_token(
-            purpose=ConfirmPurpose.EMAIL_CHANGE,
-            campaign_id=subscriber.campaign_id,
-            subscriber_id=subscriber.pk,
-            event_id=event.pk,
-            valid_days=EMAIL_CHANGE_VALID_DAYS,
+        transactional.email_change_confirmation(
+            event=event, to=event.details["new_email"], valid_days=EMAIL_CHANGE_VALID_DAYS
         )
-        context = {
-            "confirm_url": absolute_url(reverse("manage-email-confirm", args=[token])),
-            "valid_days": EMAIL_CHANGE_VALID_DAYS,
-        }
-        new_email = event.details["new_email"]
-        build_email(template="email_change_confirm", campaign=subscriber.campaign, to=new_email, context=context).send()
         event.details = {**event.details, "emailed": True}
         event.save(update_fields=["details"])
     return True
@@ -75,8 +57,7 @@ def email_changed_notice_send(*, event_id: int) -> bool:
         )
         if event is None or not event.details.get("notify"):
             return False
-        campaign = event.subscriber.campaign
-        build_email(template="email_changed_notice", campaign=campaign, to=event.details["notify"], context={}).send()
+        transactional.email_changed_notice(campaign=event.subscriber.campaign, to=event.details["notify"])
         event.details = {key: value for key, value in event.details.items() if key != "notify"}
         event.save(update_fields=["details"])
     return True

@@ -83,9 +83,9 @@ def test_the_inbound_unsubscribe_address_joins_the_header_when_the_campaign_acce
     campaign = CampaignFactory(inbound_unsubscribe=True, inbound_address="leave@police.example.org")
     mailing = Mailing.objects.create(campaign=campaign, subject="s", body="b")
     template = MimeTemplate(compiled=mailing_compile(mailing=mailing), campaign=campaign)
-    assert template.list_unsubscribe(PERSONAL) == (
-        "<https://t.test/u/1.abc/>, <mailto:leave@police.example.org?subject=unsubscribe>"
-    )
+    assert template.list_unsubscribe(PERSONAL) == {
+        "List-Unsubscribe": "<https://t.test/u/1.abc/>, <mailto:leave@police.example.org?subject=unsubscribe>"
+    }
 
 
 @pytest.mark.parametrize("address", ["a@b.example\r\nBcc: c@d.example", "ñ@example.com", "a b@example.com"])

@@ -1,26 +1,14 @@
-"""Hand people's copies of a mailing to the mail system, and say plainly how each went.
+"""What every transport shares: the Transport protocol, the value types a send is given
+and answers with (Outgoing, Outcomes), and the faults a send can end in, with how an
+SMTP reply or an anymail error becomes one. Which transport a mailer gets is
+transports.choose's to say.
 
-Four transports. SMTP writes the pre-serialised bytes from bulk_mime over the SMTP
-backend's own connection, one MAIL/RCPT/DATA exchange per person, so the per-message
-cost is a substitution and a socket write (subscriptions.mail.transports.smtp). An anymail
-ESP whose API batch-sends with per-recipient merge data gets one API call for many
-people (subscriptions.mail.transports.anymail); Mailjet gets one call carrying many whole messages
-(subscriptions.mail.transports.messages).
-Every other backend (the remaining anymail ESPs, the demo outbox) gets a per-person
-EmailMultiAlternatives built from the compiled content with the delivery id as
-anymail metadata.
-
-The engine hands a transport several people at once (`send_many`); the two
-one-message-per-call transports loop (`send_each`), stopping at the first fault that
-is about the ESP rather than one address, so the engine can wait or retry before
-anyone else is tried.
-
-Failures come back as one of five faults, which decide what the sender does next:
-RateLimited (wait, then retry the same message), Transient (back off and retry, up to
-a limit), Permanent (this address failed, carry on; Refused when the receiving server
-refused the address itself at RCPT, which the sender treats as a hard bounce),
-Misconfigured (refused for how we are set up: pause the mailing, fail no one) and
-Ambiguous (the message may have been accepted: never resend it; webhooks will tell).
+The fault decides what the sender does next: RateLimited (wait, then retry the same
+message), Transient (back off and retry, up to a limit), Permanent (this address
+failed, carry on; Refused when the receiving server refused the address itself at
+RCPT, a hard bounce), Misconfigured (refused for how we are set up: pause the mailing,
+fail no one) and Ambiguous (the message may have been accepted: never resend it;
+webhooks will tell). Why: docs/adr/0003-at-most-once-sending-and-unknown.md.
 """
 
 import contextlib
@@ -28,7 +16,6 @@ import email.utils
 import logging
 import math
 import re
-import smtplib
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -39,11 +26,8 @@ from typing import Protocol
 import requests
 from anymail.exceptions import AnymailAPIError, AnymailError, AnymailInvalidAddress, AnymailRecipientsRefused
 from celery.exceptions import SoftTimeLimitExceeded
-from django.core.mail import EmailMultiAlternatives, mailers
-from django.core.mail.backends.base import BaseEmailBackend
-from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 
-from subscriptions.mail.mime import MimeTemplate, Recipient
+from subscriptions.mail.mime import Recipient
 
 logger = logging.getLogger(__name__)
 
@@ -148,24 +132,6 @@ def unexpected_fault(error: Exception) -> Misconfigured:
     return Misconfigured(reason)
 
 
-def transport_for(*, alias: str, template: MimeTemplate) -> Transport:
-    # Imported here: these build on this module's faults and Outgoing.
-    from subscriptions.mail.transports.anymail import EspBatchTransport, batching_for
-    from subscriptions.mail.transports.messages import MessagesBatchTransport, messages_per_call
-    from subscriptions.mail.transports.smtp import SmtpTransport
-
-    backend = mailers[alias]
-    if isinstance(backend, SmtpBackend):
-        return SmtpTransport(backend=backend, template=template, name=alias)
-    batching = batching_for(backend)
-    if batching is not None:
-        return EspBatchTransport(backend=backend, template=template, name=alias, batching=batching)
-    per_call = messages_per_call(backend)
-    if per_call is not None:
-        return MessagesBatchTransport(backend=backend, template=template, name=alias, per_call=per_call)
-    return MessageTransport(backend=backend, template=template, name=alias)
-
-
 _ENHANCED_STATUS = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
 # Enhanced status codes (RFC 3463) that say the address itself is bad: no such mailbox
 # or domain, a mailbox disabled. Not 5.1.7/5.1.8 (our sender) nor 5.7.x (policy: a
@@ -213,7 +179,6 @@ def retry_after_seconds(value: str | None, default: float = 1.0) -> float:
 
 # The longest wait a 429 may ask for: beyond it, a malformed or absurd header (a reset
 # time in milliseconds, "inf") must not park every worker for days.
-ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058's List-Unsubscribe-Post value
 MAX_RATE_LIMIT_WAIT = 3600.0
 QUOTA_WAIT = 600.0
 
@@ -274,95 +239,3 @@ def _refused_us(status: int, response: requests.Response | None) -> str:
     what = "our credentials" if status == 401 else "to send for us"
     said = " ".join((getattr(response, "text", "") or "").split())[:120]
     return f"the email provider refused {what} (HTTP {status})" + (f": {without_addresses(said)}" if said else "")
-
-
-class AnymailCalls:
-    """What every transport over a Django mail backend shares: the backend opened once,
-    a message handed over with its failure turned into a SendFault, and the ESP's
-    answer for one recipient read back."""
-
-    def __init__(self, *, backend: BaseEmailBackend, template: MimeTemplate, name: str) -> None:
-        self.backend = backend
-        self.template = template
-        self.name = name
-        self.opened = False
-
-    def hand_over(self, message: EmailMultiAlternatives) -> None:
-        try:
-            if not self.opened:
-                self.backend.open()
-                self.opened = True
-            self.backend.send_messages([message])
-        except AnymailError as error:
-            raise anymail_fault(error) from error
-        except smtplib.SMTPAuthenticationError as error:
-            raise smtp_fault(error.smtp_code, error.smtp_error, "AUTH") from error
-        except (OSError, smtplib.SMTPException) as error:
-            raise Transient(str(error)[:200]) from error
-
-    def personal_headers(self, item: Outgoing) -> dict[str, str]:
-        """The headers that differ per person: our Message-ID, their List-Unsubscribe, the delivery reference."""
-        return {
-            "Message-ID": item.message_id,
-            "List-Unsubscribe": self.template.list_unsubscribe(item.recipient.personal),
-            "X-Tidings-Delivery": item.recipient.reference,
-        }
-
-    @staticmethod
-    def answer_for(message: EmailMultiAlternatives, item: Outgoing) -> str | SendFault:
-        """The ESP's message id for this person (ours when it gives none), or Permanent if refused."""
-        status = getattr(message, "anymail_status", None)
-        if status is None:  # not an anymail backend (the demo outbox)
-            return item.message_id.strip("<>")
-        recipient = status.recipients.get(item.recipient.address)
-        # "failed" comes inside a successful answer: MailerSend's suppressed address,
-        # Mailtrap's success:false, Unisender Go's "temporarily unavailable" (that
-        # person misses this one mailing rather than being counted as sent).
-        if recipient is not None and recipient.status in ("rejected", "invalid", "failed"):
-            return Permanent(f"refused by the ESP ({recipient.status})")
-        esp_id = recipient.message_id if recipient is not None else None
-        return str(esp_id or status.message_id or item.message_id.strip("<>"))
-
-    def close(self) -> None:
-        if self.opened:
-            self.backend.close()
-            self.opened = False
-
-
-class MessageTransport(AnymailCalls):
-    max_recipients: int | None = None
-
-    def build(self, item: Outgoing) -> EmailMultiAlternatives:
-        compiled, personal = self.template.compiled, item.recipient.personal
-        message = EmailMultiAlternatives(
-            subject=compiled.subject,
-            body=compiled.render_text(personal),
-            from_email=email.utils.formataddr((self.template.sender_name, self.template.sender)),
-            to=[item.recipient.address],
-            headers={**self.personal_headers(item), "List-Unsubscribe-Post": ONE_CLICK},
-        )
-        message.attach_alternative(compiled.render_html(personal), "text/html")
-        # django-anymail sends metadata to the ESP, which echoes it in every webhook.
-        message.metadata = {DELIVERY_METADATA: item.recipient.reference}  # type: ignore[attr-defined]
-        return message
-
-    def send(self, item: Outgoing) -> str:
-        message = self.build(item)
-        self.hand_over(message)
-        answer = self.answer_for(message, item)
-        if isinstance(answer, SendFault):
-            raise answer
-        return answer
-
-    def send_many(self, items: Sequence[Outgoing]) -> Outcomes:
-        return send_each(self.send, items)
-
-
-def backoff_seconds(attempt: int, *, base: float, cap: float = 30.0) -> float:
-    return float(min(base * (2**attempt), cap))
-
-
-def pause(seconds: float) -> None:
-    """One place that sleeps, so the waiting is visible in one line of a profile."""
-    if seconds > 0:
-        time.sleep(seconds)

@@ -1,25 +1,11 @@
-"""One ESP API call carrying many whole messages, each rendered for its person.
-
-Mailjet's Send API v3.1 takes up to 50 messages per call, each in the call's
-`Messages` list with its own `To`, `TextPart`, `HTMLPart`, `Headers` and
-`EventPayload` (https://dev.mailjet.com/email/reference/send-emails/ and "Send in
-bulk" in its guides). Mailjet reads variables in inline content only with
-`TemplateLanguage` on, and documents no way to write a literal "{{" or "{%" in it,
-so merge data would put the mailing's own text through a template language it has
-no escape for. Each message is therefore rendered here, as for one call per person
-(compiled once, only each person's values filled in), and the call carries them
-whole: no template language is involved.
-
-anymail's Mailjet backend builds the call from the message and applies `esp_extra`
-last with a deep update, in which a list replaces a list (anymail/backends/
-mailjet.py, anymail/utils.py update_deep, django-anymail 15.2): `esp_extra`'s
-`Messages` becomes the call's, beside anymail's `Globals` (From, Subject), and
-anymail reads each address's status and MessageID from Mailjet's answer as usual.
-No body or header is given to anymail, so none is set in `Globals` to mix with a
-message's own.
+"""One Mailjet API call carrying many whole messages, each rendered for its person
+(MailjetBatchTransport): Send API v3.1 takes up to 50 per call, each in the call's
+`Messages` list with its own To, TextPart, HTMLPart, Headers and EventPayload, given to
+anymail as `esp_extra` (which replaces the list anymail would build). No template
+language is involved, since Mailjet documents no escape for one. Why:
+docs/adr/0009-esp-batch-sending.md.
 """
 
-import email.utils
 import json
 from collections.abc import Sequence
 
@@ -28,7 +14,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 
 from subscriptions.mail.mime import MimeTemplate
 from subscriptions.mail.transports.anymail import BatchCalls
-from subscriptions.mail.transports.base import DELIVERY_METADATA, ONE_CLICK, Outgoing, SendFault
+from subscriptions.mail.transports.base import DELIVERY_METADATA, Outgoing, SendFault
 
 # Keyed by anymail's esp_name: the most messages one call may carry.
 MESSAGES_PER_CALL = {"Mailjet": 50}
@@ -38,7 +24,7 @@ def messages_per_call(backend: BaseEmailBackend) -> int | None:
     return MESSAGES_PER_CALL.get(getattr(backend, "esp_name", ""))
 
 
-class MessagesBatchTransport(BatchCalls):
+class MailjetBatchTransport(BatchCalls):
     def __init__(self, *, backend: BaseEmailBackend, template: MimeTemplate, name: str, per_call: int) -> None:
         super().__init__(backend=backend, template=template, name=name)
         self.max_recipients = per_call
@@ -49,7 +35,7 @@ class MessagesBatchTransport(BatchCalls):
             "To": [{"Email": item.recipient.address}],
             "TextPart": compiled.render_text(personal),
             "HTMLPart": compiled.render_html(personal),
-            "Headers": {**self.personal_headers(item), "List-Unsubscribe-Post": ONE_CLICK},
+            "Headers": self.headers(item),
             # anymail's Mailjet webhooks read metadata back from this JSON.
             "EventPayload": json.dumps({DELIVERY_METADATA: item.recipient.reference}),
         }
@@ -71,8 +57,9 @@ class MessagesBatchTransport(BatchCalls):
         message = AnymailMessage(
             subject=self.template.compiled.subject,
             body="",
-            from_email=email.utils.formataddr((self.template.sender_name, self.template.sender)),
+            from_email=self.template.from_header,
             to=[item.recipient.address for item in items],
         )
+        # No body or header is given to anymail, so none is set in Globals to mix with a message's own.
         message.esp_extra = {"Messages": [self._message(item) for item in items]}
         return message

@@ -1,7 +1,7 @@
-"""Bulk mail over SMTP: the pre-serialised bytes from bulk_mime written over the SMTP
-backend's own connection, one MAIL/RCPT/DATA exchange per person, so the per-message
-cost is a substitution and a socket write. What each reply means is
-transports.smtp_fault's to say.
+"""Bulk mail over SMTP (SmtpTransport): each person's pre-serialised bytes
+(mail.mime.MimeTemplate) written over the SMTP backend's own connection, one
+MAIL/RCPT/DATA exchange per person. What each reply means is base.smtp_fault's to say.
+Why: docs/adr/0008-pre-serialised-bulk-mime.md.
 """
 
 import contextlib

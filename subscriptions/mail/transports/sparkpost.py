@@ -1,13 +1,11 @@
-"""SparkPost's template language, and how Tidings writes text so that it shows as it is.
+"""SparkPost's template language, and Tidings' text written so that it shows as it is.
 
-SparkPost reads everything sent inline (from, reply-to, subject, text, html, headers)
-as a template: every "{{" opens an expression
-(https://developers.sparkpost.com/api/template-language/). Its brace macros cannot
-write a lone brace beside another one or beside a merge field, so every brace of our
-own text becomes a merge field whose value is that brace: no brace is left for
-SparkPost to read, whatever stands next to it, and a substituted value is not read
-again. The values (BRACES) go with the call as transmission-level substitution data
-(anymail's merge_global_data).
+SparkPost reads all inline content (from, reply-to, subject, text, html, headers) as a
+template, and its brace macros cannot write a lone brace beside another, so every
+brace of our own text becomes a merge field whose value is that brace (`literal`, with
+BRACES sent as the call's substitution data). Used for bulk batches
+(transports.merge) and for one person's mail (`written_for_default_mailer`). Why:
+docs/adr/0009-esp-batch-sending.md.
 """
 
 from django.conf import settings

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from subscriptions.mail.transports.messages import MESSAGES_PER_CALL, MessagesBatchTransport
+from subscriptions.mail.transports.mailjet import MESSAGES_PER_CALL, MailjetBatchTransport
 from subscriptions.models import Delivery
-from subscriptions.services import sending
+from subscriptions.services.sending.run import mailing_send_batches
 from subscriptions.tokens import LinkPurpose, make_delivery_reference, make_link_token
 from tests.support.fake_mailjet import Answer, mailjet_server
 from tests.support.mailing_fixtures import delivery_statuses, mailing_transport, sending_through
@@ -26,14 +26,14 @@ def mailjet(settings):
 
 def test_mailjet_carries_many_messages_per_call(mailjet, mailing):
     transport = mailing_transport(mailing)
-    assert isinstance(transport, MessagesBatchTransport)
+    assert isinstance(transport, MailjetBatchTransport)
     assert transport.max_recipients == 50
 
 
 def test_a_batch_is_one_call_of_whole_messages_each_with_its_persons_links_headers_and_delivery_id(
     mailjet, mailing, audience
 ):
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
     [call] = mailjet.received
     assert call.path == "/v3.1/send"
     assert sorted(call.to) == sorted(p.email for p in audience)
@@ -61,27 +61,27 @@ def test_a_batch_is_one_call_of_whole_messages_each_with_its_persons_links_heade
 
 def test_each_call_carries_at_most_the_esps_cap(mailjet, mailing, monkeypatch):
     monkeypatch.setitem(MESSAGES_PER_CALL, "Mailjet", 2)
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
     assert [len(call.to) for call in mailjet.received] == [2, 2, 1]
 
 
 def test_a_message_mailjet_refuses_fails_only_its_person(mailjet, mailing, audience):
     mailjet.answer(Answer(refuse=audience[3].email))
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"failed": 1, "sent": 4}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"failed": 1, "sent": 4}
     assert delivery_statuses(mailing)[audience[3].email] == "failed"
     assert len(mailjet.received) == 1
 
 
 def test_a_429_sends_the_same_batch_again(mailjet, mailing, audience):
     mailjet.answer(Answer(status=429))
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
     first, second = mailjet.received
     assert sorted(first.to) == sorted(second.to) == sorted(p.email for p in audience)
 
 
 def test_a_500_is_retried_then_sent(mailjet, mailing):
     mailjet.answer(Answer(status=500))
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
     assert [len(call.to) for call in mailjet.received] == [5, 5]
 
 
@@ -90,6 +90,6 @@ def test_an_address_mailjet_echoes_in_another_case_is_sent_not_failed(mailjet, m
     person.email = "Mixed.Case@example.org"
     person.save(update_fields=["email"])
     mailjet.answer(Answer(lower=True))
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
     # Mailjet's own MessageID, as for everyone else: matched across the case.
     assert Delivery.objects.get(mailing=mailing, subscriber=person).esp_message_id.isdigit()

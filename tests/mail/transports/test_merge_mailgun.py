@@ -1,4 +1,5 @@
-"""Batch sending through anymail's real Mailgun backend, against Mailgun's API on a local port."""
+"""Merge-data batches (transports.merge) through anymail's real Mailgun backend, against Mailgun's API on a
+local port."""
 
 import html
 import json
@@ -7,49 +8,26 @@ import time
 import pytest
 from anymail.backends.mailgun import EmailBackend as MailgunBackend
 from anymail.message import AnymailRecipientStatus
-from django.core.mail import mailers
 
-from subscriptions.mail.mime import MimeTemplate
-from subscriptions.mail.render import mailing_compile
-from subscriptions.mail.transports import anymail
-from subscriptions.mail.transports.base import MessageTransport, transport_for
+from subscriptions.mail.transports import merge
 from subscriptions.models import Delivery, Subscriber
-from subscriptions.services import sending
+from subscriptions.services.sending.batch import MIN_RATE_LIMIT_WAIT
 from subscriptions.services.sending.ratelimit import ratelimit_try_take
+from subscriptions.services.sending.run import BULK_MAILER, mailing_send_batches
+from subscriptions.services.sending.sweep import deliveries_sweep
 from subscriptions.tokens import LinkPurpose, make_delivery_reference, make_link_token
-from tests.support.fake_mailgun import Answer, mailgun_server
-from tests.support.mailing_fixtures import delivery_statuses, mailing_transport, sending_through
+from tests.support.fake_mailgun import Answer
+from tests.support.mailing_fixtures import delivery_statuses
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def mailgun(settings):
-    def options(port: int) -> dict[str, str]:
-        return {"api_key": "key-test", "api_url": f"http://127.0.0.1:{port}/v3"}
-
-    with sending_through(settings, mailgun_server(), "anymail.backends.mailgun.EmailBackend", options) as fake:
-        yield fake
 
 
 def delivery_ids(mailing):
     return dict(Delivery.objects.filter(mailing=mailing).values_list("subscriber__email", "pk"))
 
 
-def test_mailgun_batches_and_other_esps_keep_one_call_per_person(mailgun, mailing, settings):
-    template = MimeTemplate(compiled=mailing_compile(mailing=mailing), campaign=mailing.campaign)
-    assert isinstance(transport_for(alias="default", template=template), anymail.EspBatchTransport)
-    settings.MAILERS = {
-        "default": {"BACKEND": "anymail.backends.postmark.EmailBackend", "OPTIONS": {"server_token": "t"}}
-    }
-    assert isinstance(transport_for(alias="default", template=template), MessageTransport)
-    settings.MAILERS = {"default": {"BACKEND": "tests.support.fake_esp.FakeEspBackend"}}
-    assert isinstance(transport_for(alias="default", template=template), MessageTransport)
-    assert anymail.batching_for(mailers["default"]) is None
-
-
 def test_a_batch_is_one_post_with_each_persons_values_headers_and_delivery_id(mailgun, mailing, audience):
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
     [post] = mailgun.received
     assert post.path == "/v3/police.example.org/messages"
     assert sorted(post.to) == sorted(p.email for p in audience)
@@ -89,7 +67,7 @@ def test_a_first_name_in_merge_syntax_or_markup_is_shown_as_written(mailgun, mai
     name = "%recipient.tidings_unsubscribe_url% <b>Bo</b> & %recipient.v:delivery_id%"
     audience[2].first_name = name
     audience[2].save(update_fields=["first_name"])
-    sending.mailing_send_batches(mailing_id=mailing.pk)
+    mailing_send_batches(mailing_id=mailing.pk)
     message = mailgun.received[0].messages()[audience[2].email]
     assert f"Hello {name}," in message["text"]
     assert f"Hello {html.escape(name).replace('%', '&#37;')}," in message["html"]
@@ -105,41 +83,41 @@ def test_a_first_name_in_merge_syntax_or_markup_is_shown_as_written(mailgun, mai
 def test_each_call_carries_at_most_the_esps_cap_and_takes_one_slot_per_person(
     mailgun, mailing, audience, monkeypatch, settings
 ):
-    monkeypatch.setitem(anymail.BATCHING, "Mailgun", anymail.EspBatching(("%recipient.", "%"), max_recipients=2))
+    monkeypatch.setitem(merge.BATCHING, "Mailgun", merge.EspBatching(("%recipient.", "%"), max_recipients=2))
     settings.SEND_RATE_PER_SECOND = 0.1
     settings.SEND_RATE_BURST = 5
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
     assert [len(post.to) for post in mailgun.received] == [2, 2, 1]
-    assert ratelimit_try_take(mailer=sending.BULK_MAILER, count=1).granted == 0
+    assert ratelimit_try_take(mailer=BULK_MAILER, count=1).granted == 0
 
 
 def test_a_429_waits_as_told_then_sends_the_same_batch(mailgun, mailing, audience, redis_client):
     mailgun.answer(Answer(status=429, retry_after="1"))
     started = time.monotonic()
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
     assert time.monotonic() - started >= 1.0
     first, second = mailgun.received
     assert sorted(first.to) == sorted(second.to) == sorted(p.email for p in audience)
-    assert float(redis_client.hget(f"tidings:ratelimit:{sending.BULK_MAILER}", "paused_until")) > 0
+    assert float(redis_client.hget(f"tidings:ratelimit:{BULK_MAILER}", "paused_until")) > 0
 
 
 def test_a_500_is_retried_then_sent(mailgun, mailing):
     mailgun.answer(Answer(status=500))
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
     assert len(mailgun.received) == 2
 
 
 def test_a_500_beyond_the_retry_limit_goes_on_one_person_per_call(mailgun, mailing, settings):
     settings.SEND_RETRIES = 1
     mailgun.answer(*[Answer(status=500)] * 2)
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
     assert [len(post.to) for post in mailgun.received] == [5, 5, 1, 1, 1, 1, 1]
 
 
 def test_an_esp_that_stays_down_fails_two_people_and_gives_the_rest_back(mailgun, mailing, settings):
     settings.SEND_RETRIES = 1
     mailgun.answer(*[Answer(status=500)] * 6)
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"failed": 2, "queued": 3}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"failed": 2, "queued": 3}
     assert [len(post.to) for post in mailgun.received] == [5, 5, 1, 1, 1, 1]
     errors = Delivery.objects.filter(mailing=mailing, status="failed").values_list("error", flat=True)
     assert all("500" in error for error in errors)
@@ -147,7 +125,7 @@ def test_an_esp_that_stays_down_fails_two_people_and_gives_the_rest_back(mailgun
 
 def test_a_garbled_answer_to_a_call_leaves_everyone_unknown_and_never_resends(mailgun, mailing):
     mailgun.answer(Answer(garbled=True))
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"unknown": 5}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"unknown": 5}
     assert len(mailgun.received) == 1
 
 
@@ -155,8 +133,8 @@ def test_a_garbled_answer_to_a_call_leaves_everyone_unknown_and_never_resends(ma
 def test_a_429_that_asks_for_no_wait_still_waits_a_second(mailgun, mailing, retry_after):
     mailgun.answer(Answer(status=429, retry_after=retry_after))
     started = time.monotonic()
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
-    assert time.monotonic() - started >= sending.MIN_RATE_LIMIT_WAIT
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    assert time.monotonic() - started >= MIN_RATE_LIMIT_WAIT
     assert len(mailgun.received) == 2
 
 
@@ -165,24 +143,24 @@ def test_a_429_longer_than_a_lease_allows_gives_the_batch_back_and_pauses_every_
 ):
     mailgun.answer(Answer(status=429, retry_after="3600"))
     started = time.monotonic()
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"queued": 5}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"queued": 5}
     assert time.monotonic() - started < 5
     assert len(mailgun.received) == 1
-    paused_until = float(redis_client.hget(f"tidings:ratelimit:{sending.BULK_MAILER}", "paused_until"))
+    paused_until = float(redis_client.hget(f"tidings:ratelimit:{BULK_MAILER}", "paused_until"))
     assert paused_until > time.time() + 3000
 
 
 def test_a_connection_reset_after_sending_leaves_everyone_unknown_and_never_resends(mailgun, mailing):
     mailgun.answer(Answer(reset=True))
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"unknown": 5}
-    sending.deliveries_sweep()
-    sending.mailing_send_batches(mailing_id=mailing.pk)
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"unknown": 5}
+    deliveries_sweep()
+    mailing_send_batches(mailing_id=mailing.pk)
     assert len(mailgun.received) == 1
 
 
 def test_a_call_refused_for_one_address_fails_only_that_person(mailgun, mailing, audience):
     mailgun.answer(*[Answer(refuse=audience[3].email)] * 6)
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"failed": 1, "sent": 4}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"failed": 1, "sent": 4}
     assert delivery_statuses(mailing)[audience[3].email] == "failed"
     # The batch, then one call per person to find whom the refusal concerned.
     assert [len(post.to) for post in mailgun.received] == [5, 1, 1, 1, 1, 1]
@@ -204,7 +182,7 @@ class RejectingMailgunBackend(MailgunBackend):
 def test_a_recipient_the_esp_rejects_is_failed_and_the_rest_are_sent(mailgun, mailing, audience, settings, monkeypatch):
     settings.MAILERS["default"]["BACKEND"] = f"{__name__}.RejectingMailgunBackend"
     monkeypatch.setattr(RejectingMailgunBackend, "rejected", audience[1].email)
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"failed": 1, "sent": 4}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"failed": 1, "sent": 4}
     assert delivery_statuses(mailing)[audience[1].email] == "failed"
     assert len(mailgun.received) == 1
 
@@ -213,27 +191,8 @@ def test_two_people_whose_addresses_meet_on_the_wire_are_sent_apart(mailgun, mai
     """An IDN domain and its punycode are one envelope address: merge data keyed by it would mix them up."""
     Subscriber.objects.filter(pk=audience[0].pk).update(email="kim@bücher.example")
     Subscriber.objects.filter(pk=audience[1].pk).update(email="kim@xn--bcher-kva.example")
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
     assert [len(post.to) for post in mailgun.received] == [1, 1, 1, 1, 1]
     ids = delivery_ids(mailing)
     sent_ids = [post.messages()[post.to[0]]["v:delivery_ref"] for post in mailgun.received]
     assert sorted(sent_ids) == sorted(make_delivery_reference(i) for i in ids.values())
-
-
-@pytest.mark.parametrize(
-    ("backend", "options"),
-    [
-        ("brevo", {"api_key": "k"}),
-        ("mailtrap", {"api_token": "t"}),
-        ("unisender_go", {"api_key": "k", "api_url": "https://go1.unisender.ru/ru/transactional/api/v1/"}),
-        ("resend", {"api_key": "k"}),
-        ("mailersend", {"api_token": "t"}),
-        ("mandrill", {"api_key": "k"}),
-    ],
-)
-def test_esps_whose_batch_sending_cannot_keep_tidings_promises_get_one_call_per_person(
-    mailing, settings, backend, options
-):
-    """The reasons, per ESP, are in esp_batch's docstring."""
-    settings.MAILERS = {"default": {"BACKEND": f"anymail.backends.{backend}.EmailBackend", "OPTIONS": options}}
-    assert type(mailing_transport(mailing)) is MessageTransport

@@ -1,13 +1,15 @@
-"""Batch sending through anymail's real SendGrid backend, against SendGrid's v3 API on a local port."""
+"""Merge-data batches (transports.merge) through anymail's real SendGrid backend, against SendGrid's v3 API on a
+local port."""
 
 import html
 import time
 
 import pytest
 
-from subscriptions.mail.transports import anymail
+from subscriptions.mail.transports import merge
 from subscriptions.models import Delivery
-from subscriptions.services import sending
+from subscriptions.services.sending.run import mailing_send_batches
+from subscriptions.services.sending.sweep import deliveries_sweep
 from subscriptions.tokens import LinkPurpose, make_delivery_reference, make_link_token
 from tests.support.fake_sendgrid import Answer, sendgrid_server
 from tests.support.mailing_fixtures import delivery_statuses, mailing_transport, sending_through
@@ -25,11 +27,11 @@ def sendgrid(settings):
 
 
 def test_sendgrid_batches(sendgrid, mailing):
-    assert isinstance(mailing_transport(mailing), anymail.EspBatchTransport)
+    assert isinstance(mailing_transport(mailing), merge.MergeBatchTransport)
 
 
 def test_a_batch_is_one_call_with_each_persons_values_headers_and_delivery_id(sendgrid, mailing, audience):
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
     [call] = sendgrid.received
     assert call.path == "/v3/mail/send"
     assert sorted(call.to) == sorted(p.email for p in audience)
@@ -73,7 +75,7 @@ def test_a_first_name_in_merge_syntax_or_markup_is_shown_as_written_and_shows_no
     name = "-tidings_manage_url- & Bo's"
     audience[2].first_name = name
     audience[2].save(update_fields=["first_name"])
-    sending.mailing_send_batches(mailing_id=mailing.pk)
+    mailing_send_batches(mailing_id=mailing.pk)
     messages = sendgrid.received[0].messages(passes=passes)
     message = messages[audience[2].email]
     assert f"Hello {html.escape(name).replace('-', '&#45;')}," in message["html"]
@@ -86,15 +88,15 @@ def test_a_first_name_in_merge_syntax_or_markup_is_shown_as_written_and_shows_no
 
 
 def test_each_call_carries_at_most_the_esps_cap(sendgrid, mailing, monkeypatch):
-    monkeypatch.setitem(anymail.BATCHING, "SendGrid", anymail.EspBatching(("-", "-"), 2, names_fields=True))
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    monkeypatch.setitem(merge.BATCHING, "SendGrid", merge.EspBatching(("-", "-"), 2, names_fields=True))
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
     assert [len(call.to) for call in sendgrid.received] == [2, 2, 1]
 
 
 def test_a_429_waits_until_the_rate_limit_resets_then_sends_the_same_batch(sendgrid, mailing, audience):
     sendgrid.answer(Answer(status=429, reset_in=4))  # a whole second: 3 to 4 s from now
     started = time.monotonic()
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
     assert time.monotonic() - started >= 2.5  # longer than the default wait of a second
     first, second = sendgrid.received
     assert sorted(first.to) == sorted(second.to) == sorted(p.email for p in audience)
@@ -102,14 +104,14 @@ def test_a_429_waits_until_the_rate_limit_resets_then_sends_the_same_batch(sendg
 
 def test_a_call_refused_for_one_address_fails_only_that_person(sendgrid, mailing, audience):
     sendgrid.answer(*[Answer(refuse=audience[3].email)] * 6)
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"failed": 1, "sent": 4}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"failed": 1, "sent": 4}
     assert delivery_statuses(mailing)[audience[3].email] == "failed"
     assert [len(call.to) for call in sendgrid.received] == [5, 1, 1, 1, 1, 1]
 
 
 def test_a_connection_dropped_after_sending_leaves_everyone_unknown_and_never_resends(sendgrid, mailing):
     sendgrid.answer(Answer(drop=True))
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"unknown": 5}
-    sending.deliveries_sweep()
-    sending.mailing_send_batches(mailing_id=mailing.pk)
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"unknown": 5}
+    deliveries_sweep()
+    mailing_send_batches(mailing_id=mailing.pk)
     assert len(sendgrid.received) == 1

@@ -1,4 +1,5 @@
-"""Batch sending through anymail's real SparkPost backend, against SparkPost's transmissions API on a local port."""
+"""Merge-data batches (transports.merge) through anymail's real SparkPost backend, against SparkPost's
+transmissions API on a local port."""
 
 import dataclasses
 import html
@@ -6,51 +7,25 @@ import time
 
 import pytest
 
-from subscriptions.mail.transports import anymail
-from subscriptions.mail.transports import sparkpost as template_language
+from subscriptions.mail.transports import merge
 from subscriptions.models import Delivery, Mailing
-from subscriptions.services import mailings, preference_emails, sending
 from subscriptions.services.sending import reconcile
+from subscriptions.services.sending.fan_out import mailing_fan_out
+from subscriptions.services.sending.run import BULK_MAILER, mailing_send_batches
+from subscriptions.services.sending.sweep import deliveries_sweep
 from subscriptions.tokens import LinkPurpose, make_delivery_reference, make_link_token
-from tests.support.factories import SubscriberFactory
-from tests.support.fake_sparkpost import Answer, TemplateError, render, sparkpost_server
-from tests.support.mailing_fixtures import delivery_statuses, mailing_transport, make_mailing, sending_through
+from tests.support.fake_sparkpost import Answer
+from tests.support.mailing_fixtures import delivery_statuses, mailing_transport, make_mailing
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def sparkpost(settings):
-    def options(port: int) -> dict[str, str]:
-        return {"api_key": "sp-test", "api_url": f"http://127.0.0.1:{port}/api/v1/"}
-
-    with sending_through(settings, sparkpost_server(), "anymail.backends.sparkpost.EmailBackend", options) as fake:
-        yield fake
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["plain", "{", "}", "{{", "}}}", "{}", "}{", "{}}", "{{}", "a {{ b }} c", "{{{x}}}", "{{ if x }}", "a}}{{b"],
-)
-def test_any_braces_are_written_so_that_sparkpost_shows_them_as_they_are(text):
-    written = template_language.literal(text)
-    for escape in (False, True):
-        assert render(written, {**template_language.BRACES, "x": "LEAK", "b": "LEAK"}, escape=escape) == text
-
-
-def test_the_fake_refuses_what_sparkpost_would_read_as_code():
-    """The fake is strict: unescaped staff text would fail the tests, not pass them."""
-    for template in ("{{ if x }}a{{ end }}", "a {{", "{{{{x}}}", "a { b", "{{ opening_double_curly() }}", "{{y}}"):
-        with pytest.raises(TemplateError):
-            render(template, {"x": "1"}, escape=False)
-
-
 def test_sparkpost_batches(sparkpost, mailing):
-    assert isinstance(mailing_transport(mailing), anymail.EspBatchTransport)
+    assert isinstance(mailing_transport(mailing), merge.MergeBatchTransport)
 
 
 def test_a_batch_is_one_call_with_each_persons_values_headers_and_delivery_id(sparkpost, mailing, audience):
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
     [call] = sparkpost.received
     assert call.path == "/api/v1/transmissions/"
     assert sorted(call.to) == sorted(p.email for p in audience)
@@ -96,11 +71,11 @@ def test_braces_in_the_mailings_own_text_and_in_a_name_are_shown_as_written(
 ):
     mailing = make_mailing(campaign, topics[:1], body=body)
     Mailing.objects.filter(pk=mailing.pk).update(subject=subject)
-    sending.mailing_fan_out(mailing=mailing)
+    mailing_fan_out(mailing=mailing)
     name = "{{tidings_manage_url}} & Bo's }"
     audience[2].first_name = name
     audience[2].save(update_fields=["first_name"])
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
     [call] = sparkpost.received
     messages = call.messages()
     for person in audience:
@@ -117,66 +92,38 @@ def test_braces_in_the_mailings_own_text_and_in_a_name_are_shown_as_written(
 def test_braces_in_the_sender_are_shown_as_written(sparkpost, mailing):
     mailing.campaign.sender_name = "Police {{Recruitment}}"
     mailing.campaign.save(update_fields=["sender_name"])
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
     for message in sparkpost.received[0].messages().values():
         assert message["from"] == "Police {{Recruitment}} <alerts@police.example.org>"
 
 
 def test_a_call_sparkpost_accepts_only_in_part_leaves_everyone_unknown_and_never_resends(sparkpost, mailing):
     sparkpost.answer(Answer(accept=3))
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"unknown": 5}
-    sending.deliveries_sweep()
-    sending.mailing_send_batches(mailing_id=mailing.pk)
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"unknown": 5}
+    deliveries_sweep()
+    mailing_send_batches(mailing_id=mailing.pk)
     assert len(sparkpost.received) == 1
 
 
 def test_a_sending_limit_reached_gives_the_batch_back_and_pauses_every_worker(sparkpost, mailing, redis_client):
     """SparkPost's 420: its hourly or daily quota is spent and nothing was sent."""
     sparkpost.answer(Answer(status=420))
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"queued": 5}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"queued": 5}
     assert len(sparkpost.received) == 1
-    paused_until = float(redis_client.hget(f"tidings:ratelimit:{sending.BULK_MAILER}", "paused_until"))
+    paused_until = float(redis_client.hget(f"tidings:ratelimit:{BULK_MAILER}", "paused_until"))
     assert paused_until > time.time() + 500
 
 
 def test_a_429_sends_the_same_batch_again(sparkpost, mailing, audience):
     sparkpost.answer(Answer(status=429))
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"sent": 5}
     first, second = sparkpost.received
     assert sorted(first.to) == sorted(second.to) == sorted(p.email for p in audience)
 
 
 def test_a_call_rejected_for_its_one_recipient_fails_that_person(sparkpost, mailing, audience, monkeypatch):
-    one_each = dataclasses.replace(anymail.BATCHING["SparkPost"], max_recipients=1)
-    monkeypatch.setitem(anymail.BATCHING, "SparkPost", one_each)
+    one_each = dataclasses.replace(merge.BATCHING["SparkPost"], max_recipients=1)
+    monkeypatch.setitem(merge.BATCHING, "SparkPost", one_each)
     sparkpost.answer(Answer(accept=0))
-    assert sending.mailing_send_batches(mailing_id=mailing.pk) == {"failed": 1, "sent": 4}
+    assert mailing_send_batches(mailing_id=mailing.pk) == {"failed": 1, "sent": 4}
     assert list(delivery_statuses(mailing).values()).count("failed") == 1
-
-
-def test_mail_to_one_person_through_sparkpost_shows_braces_as_written(sparkpost, campaign):
-    """Transactional mail is written brace-safe too: a name or campaign name is never read as template code."""
-    campaign.name = "Kent {{ if x }} {}}"
-    campaign.contact_email = "re{cruit}@police.example.org"
-    campaign.save(update_fields=["name", "contact_email"])
-    person = SubscriberFactory(campaign=campaign, first_name="{{ tidings_lbrace }} Bo }")
-    assert preference_emails.manage_link_send(campaign_id=campaign.pk, hashed_email=person.email_hmac)
-    [call] = sparkpost.received
-    [message] = call.messages().values()
-    assert message["subject"] == "Your link to manage your Kent {{ if x }} {}} emails"
-    assert message["reply_to"] == "re{cruit}@police.example.org"
-    assert "Hello {{ tidings_lbrace }} Bo }," in message["text"]
-    assert "Kent {{ if x }} {}}" in message["text"]
-    assert html.escape("{{ tidings_lbrace }} Bo }") in message["html"]
-
-
-def test_a_test_send_through_sparkpost_shows_braces_as_written(sparkpost, mailing):
-    Mailing.objects.filter(pk=mailing.pk).update(subject="Kent {{ now }}")
-    mailing.refresh_from_db()
-    mailing.campaign.sender_name = "Kent Police, {Recruitment}"
-    mailing.campaign.save(update_fields=["sender_name"])
-    mailings.mailing_send_test(mailing=mailing, to="staff@example.org", first_name="{Al}")
-    [message] = sparkpost.received[0].messages().values()
-    assert message["subject"] == "[Test] Kent {{ now }}"
-    assert message["from"] == '"Kent Police, {Recruitment}" <alerts@police.example.org>'
-    assert "Hello {Al}," in message["text"]
