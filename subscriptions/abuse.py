@@ -1,8 +1,10 @@
-"""Defences for public forms: rate limits, the confirmation-email throttle, bot checks.
+"""Defences for public forms: the rate limits (their rules, their counters' keys, and
+the Lua that admits a request against them), the client's address, and the bot checks
+(honeypot, form stamp).
 
-Counters live in Django's cache (Redis in production, so every web process shares
-them). Keys never hold an address or an IP in clear: both are keyed hashes, so the
-"nothing left" check finds nothing in Redis after an erasure.
+Counters live in Redis, shared by every web process (in Django's local cache in the
+demo without Redis). Keys never hold an address or an IP in clear: both are keyed
+hashes, so the "nothing left" check finds nothing in Redis after an erasure.
 """
 
 import hashlib
@@ -88,14 +90,15 @@ def _hashed(value: str) -> str:
     return hmac.digest(settings.SUPPRESSION_KEY.encode(), value.encode(), "sha256").hex()[:32]
 
 
-# Check every counter first and count the hit only when all are under their limit, in
-# one atomic round trip: a refused request changes nothing, and concurrent requests
-# cannot both slip under a limit. Returns the 1-based index of the first limit hit.
-# With an entry to append (ARGV[1] = 2: the last two keys are the intake stream and its
-# drain flag), an admitted request is also added to the stream in the same step, and
-# the answer is -1 when no drain was on its way (the caller asks for one), else 0.
-_ADMIT_LUA = """
-local n = #KEYS - tonumber(ARGV[1])
+# Admit one request against the counters KEYS[1..n], n = ARGV[1]: check every counter
+# first and count the hit only when all are under their limit (ARGV[2i], the counter
+# expiring ARGV[2i + 1] seconds after its first hit), in one atomic step, so a refused
+# request changes nothing and concurrent requests cannot both slip under a limit.
+# Refused, it returns the 1-based index of the first limit hit. A script that does more
+# once a request is admitted (the sign-up intake's append) adds its own steps after
+# this, with its keys and arguments after the counters'; alone, it answers 0.
+LIMITS_LUA = """
+local n = tonumber(ARGV[1])
 for i = 1, n do
   local count = tonumber(redis.call('GET', KEYS[i]) or '0')
   if count + 1 > tonumber(ARGV[2 * i]) then return i end
@@ -103,26 +106,9 @@ end
 for i = 1, n do
   if redis.call('INCR', KEYS[i]) == 1 then redis.call('EXPIRE', KEYS[i], ARGV[2 * i + 1]) end
 end
-if n < #KEYS then
-  redis.call('XADD', KEYS[n + 1], '*', ARGV[2 * n + 2], ARGV[2 * n + 3])
-  if redis.call('SET', KEYS[n + 2], '1', 'NX', 'EX', ARGV[2 * n + 4]) then return -1 end
-end
-return 0
 """
 
-
-@dataclass(frozen=True)
-class Append:
-    """A stream entry to add in the same atomic step as the admission (see intake.py)."""
-
-    stream: str
-    flag: str
-    field: str
-    payload: str
-    flag_seconds: int
-
-
-_admit_script = HotScript(_ADMIT_LUA)
+_admit_script = HotScript(LIMITS_LUA + "return 0\n")
 
 
 def _key(hashed_key: str, limit: Limit) -> str:
@@ -137,26 +123,34 @@ def _ttl(limit: Limit) -> int:
     return limit.seconds if limit.rolling else limit.seconds + 1
 
 
-def admit(checks: list[tuple[str, Limit]], *, append: Append | None = None) -> bool:
-    """Count one request against every (key, limit) pair, or raise RateLimited having
-    counted (and appended) nothing. With `append` (Redis only), the admitted request's
-    entry is added to its stream; returns True when the caller must ask for a drain."""
+def _counter_keys(checks: list[tuple[str, Limit]]) -> list[str]:
     hashed = {key: _hashed(key) for key in {key for key, _ in checks}}
-    keys = [_key(hashed[key], limit) for key, limit in checks]
-    if settings.REDIS_URL:
-        args: list[object] = [2 if append else 0]
-        args += [value for _, limit in checks for value in (limit.count, _ttl(limit))]
-        if append:
-            keys += [append.stream, append.flag]
-            args += [append.field, append.payload, append.flag_seconds]
-        answer = int(_admit_script(keys=keys, args=args))
-    elif append is not None:
-        raise ValueError("an intake append needs Redis")
-    else:
-        answer = _admit_in_cache(keys, [limit for _, limit in checks])
+    return [_key(hashed[key], limit) for key, limit in checks]
+
+
+def limit_counters(checks: list[tuple[str, Limit]]) -> tuple[list[str], list[object]]:
+    """The Redis keys and the arguments with which LIMITS_LUA admits one request
+    against every (key, limit) pair of `checks`."""
+    args: list[object] = [len(checks)]
+    args += [value for _, limit in checks for value in (limit.count, _ttl(limit))]
+    return _counter_keys(checks), args
+
+
+def raise_if_refused(checks: list[tuple[str, Limit]], answer: int) -> None:
+    """Raise RateLimited when LIMITS_LUA's `answer` names one of `checks` (a positive index)."""
     if answer > 0:
         raise RateLimited(checks[answer - 1][1].name)
-    return answer < 0
+
+
+def admit(checks: list[tuple[str, Limit]]) -> None:
+    """Count one request against every (key, limit) pair, or raise RateLimited having
+    counted nothing."""
+    if settings.REDIS_URL:
+        keys, args = limit_counters(checks)
+        answer = int(_admit_script(keys=keys, args=args))
+    else:
+        answer = _admit_in_cache(_counter_keys(checks), [limit for _, limit in checks])
+    raise_if_refused(checks, answer)
 
 
 def _admit_in_cache(keys: list[str], limits: list[Limit]) -> int:
@@ -198,21 +192,13 @@ def _manage_link_limit_of(window_seconds: int) -> Limit:
     return Limit(MANAGE_LINK_WINDOW, 1, window_seconds, rolling=True)
 
 
-def check_ip(request: HttpRequest) -> None:
-    """Count one request from this client against the per-IP limits alone."""
-    admit([(client_ip(request), limit) for limit in _ip_limits()])
-
-
 def check_limits(*, key: str, limits: tuple[Limit, ...]) -> None:
     admit([(key, limit) for limit in limits])
 
 
-def claim_confirmation_email(
-    *, campaign_id: int, email: str, ip: str | None = None, append: Append | None = None
-) -> bool:
-    """Admit one request that will mail a confirmation to `email`, or raise RateLimited.
-    With `append`, see admit()."""
-    return admit(signup_checks(ip=ip, campaign_id=campaign_id, email=email), append=append)
+def claim_confirmation_email(*, campaign_id: int, email: str, ip: str | None = None) -> None:
+    """Admit one request that will mail a confirmation to `email`, or raise RateLimited."""
+    admit(signup_checks(ip=ip, campaign_id=campaign_id, email=email))
 
 
 def signup_checks(*, ip: str | None, campaign_id: int, email: str) -> list[tuple[str, Limit]]:

@@ -1,9 +1,5 @@
-"""JSON API for server-to-server sign-ups, authenticated by a per-campaign key.
-
-POST /api/v1/campaigns/<slug>/signups with `Authorization: Bearer <key>` and a JSON
-body {"email", "first_name", "topics": [slugs], "form": slug, "attributes": {},
-"consent": true}. Accepted requests answer 202 whatever the address's state; the
-person still confirms from their inbox. Each key has its own rate limit (docs/signup.md).
+"""The JSON API for server-to-server sign-ups, authenticated by one of the campaign's
+API keys: POST /api/v1/campaigns/<slug>/signups. What it takes and answers: docs/api.md.
 """
 
 import json
@@ -16,8 +12,8 @@ from django.views.decorators.http import require_POST
 from subscriptions import abuse
 from subscriptions.forms import SignupFormFields
 from subscriptions.models import Campaign, ConsentEvent
-from subscriptions.services import signup
 from subscriptions.services.api_keys import api_key_find
+from subscriptions.services.signup.request import signup_request
 
 _TOP_LEVEL_KEYS = {"email", "first_name", "topics", "form", "attributes", "consent"}
 MAX_BODY_BYTES = 16 * 1024
@@ -81,7 +77,7 @@ def signup_create(request: HttpRequest, campaign_slug: str) -> JsonResponse:
         return _error(400, "The sign-up is not valid.", fields)
     try:
         abuse.check_limits(key=f"api-key:{key.pk}", limits=(abuse.Limit("api-minute", key.rate_limit_per_minute, 60),))
-        signup.signup_request(
+        signup_request(
             form=signup_form,
             email=form.cleaned_data["email"],
             first_name=form.cleaned_data.get("first_name", ""),

@@ -19,7 +19,8 @@ from subscriptions.forms import ConfirmForm, SignupFormFields, signup_fields
 from subscriptions.middleware import posted_from_our_pages, refuse_cross_site
 from subscriptions.models import Campaign, ConsentEvent
 from subscriptions.selectors import SignupPage
-from subscriptions.services import signup
+from subscriptions.services.signup.confirm import signup_confirm
+from subscriptions.services.signup.request import signup_request
 from subscriptions.tokens import ConfirmPurpose, TokenExpired, TokenInvalid, read_confirm_token
 
 
@@ -61,7 +62,7 @@ def _accept(request: HttpRequest, page: SignupPage, *, source: ConsentEvent.Sour
     if abuse.looks_automated(honeypot=form.cleaned_data["website"], stamp=stamp):
         return None  # a bot sees success and learns nothing
     try:
-        signup.signup_request(
+        signup_request(
             form=page.form,
             email=form.cleaned_data["email"],
             first_name=form.cleaned_data.get("first_name", ""),
@@ -86,11 +87,8 @@ def _page(request: HttpRequest, campaign_slug: str, form_slug: str) -> SignupPag
     return selectors.signup_page_get(campaign_slug=campaign_slug, form_slug=form_slug, reuse_within=reuse)
 
 
-# No CSRF token: the same submission is accepted cross-site from the campaign's own
-# site by design (signup_embed), and a sign-up acts for nobody's session, so a token
-# would protect nothing. It cost a tenth of the request and a cookie on every visitor.
-# A POST the browser says came from another site is still refused, as before: such a
-# form belongs on signup_embed, and it is noticed rather than silently dropped. Our
+# No CSRF token (why: docs/adr/0005-no-csrf-token-on-signup.md). A POST the browser says
+# came from another site is still refused: such a form belongs on signup_embed. Our
 # page's form carries its stamp, which a POST here must have.
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
@@ -154,7 +152,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "GET":
         campaign = Campaign.objects.filter(pk=claim.campaign_id).first()
         return render(request, "subscriptions/confirm.html", {"form": ConfirmForm(), "campaign": campaign})
-    subscriber = signup.signup_confirm(subscriber_id=claim.subscriber_id, event_id=claim.event_id)
+    subscriber = signup_confirm(subscriber_id=claim.subscriber_id, event_id=claim.event_id)
     if subscriber is None:
         return render(request, "subscriptions/link_invalid.html", status=404)
     return render(request, "subscriptions/confirmed.html", {"campaign": subscriber.campaign})

@@ -9,7 +9,8 @@ from django.urls import reverse
 
 from subscriptions.addresses import email_hmac
 from subscriptions.models import ConsentEvent, Delivery, Mailing, Subscriber, Subscription, Suppression
-from subscriptions.services import signup
+from subscriptions.services.signup.confirm import signup_confirm
+from subscriptions.services.signup.request import signup_request
 from subscriptions.tokens import ConfirmPurpose, LinkPurpose, make_confirm_token, make_link_token, read_confirm_token
 from tests.support.factories import (
     CampaignFactory,
@@ -327,14 +328,14 @@ def test_signing_up_again_after_erasure_takes_a_fresh_double_opt_in(act, client,
     act(client.post, manage_path(person, "manage-delete"))
     form = SignupFormFactory(campaign=campaign, topics=[general])
     act(
-        signup.signup_request,
+        signup_request,
         form=form, email=EMAIL, first_name=NAME, topics=[general], attributes={}, source=ConsentEvent.Source.PAGE,
     )  # fmt: skip
     returning = Subscriber.objects.get(email=EMAIL)
     assert returning.status == "pending"
     assert Suppression.objects.filter(email_hmac=email_hmac(EMAIL)).exists(), "suppressed until confirmed"
     claim = read_confirm_token(purpose=ConfirmPurpose.SIGNUP, token=confirm_token_from(last_mail_to(EMAIL)))
-    act(signup.signup_confirm, subscriber_id=claim.subscriber_id, event_id=claim.event_id)
+    act(signup_confirm, subscriber_id=claim.subscriber_id, event_id=claim.event_id)
     assert Subscriber.objects.get(email=EMAIL).status == "active"
     assert not Suppression.objects.filter(email_hmac=email_hmac(EMAIL)).exists()
 

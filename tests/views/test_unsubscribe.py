@@ -10,7 +10,8 @@ from django.urls import reverse
 
 from subscriptions.addresses import email_hmac
 from subscriptions.models import ConsentEvent, DailyStat, Subscriber, Suppression
-from subscriptions.services import sending
+from subscriptions.services.sending.fan_out import mailing_fan_out
+from subscriptions.services.sending.run import mailing_send_batches
 from subscriptions.tokens import LinkPurpose, make_link_token
 from tests.support.factories import CampaignFactory, SubscriberFactory, SubscriptionFactory, TopicFactory
 from tests.support.mailing_fixtures import make_mailing, smtp_sink  # noqa: F401
@@ -208,8 +209,8 @@ def test_a_sent_bulk_message_has_the_headers_and_a_working_link(person, request,
     smtp = request.getfixturevalue("smtp_sink")  # the sending engine's SMTP sink: the message as it goes out
     campaign = person.campaign
     mailing = make_mailing(campaign, list(campaign.topics.all()))
-    sending.mailing_fan_out(mailing=mailing)
-    sending.mailing_send_batches(mailing_id=mailing.pk)
+    mailing_fan_out(mailing=mailing)
+    mailing_send_batches(mailing_id=mailing.pk)
     message = smtp.state.received[0].message()
 
     url = f"{settings.SITE_URL}{unsubscribe_path(person)}"

@@ -1,14 +1,9 @@
-"""Recording the sign-ups the intake stream holds (subscriptions/services/signup/stream.py).
-
-One drain at a time normally runs (the stream's flag sees to that), reading entries in
-batches and recording each in its own transaction, so one bad entry cannot undo
-another's record. It runs until the stream is empty. Only a flood that outlasts the
-task's time limit makes it hand over to a fresh task, which then waits its turn behind
-the confirmations already queued; so the limit, not a shorter slice, bounds a drain.
-
-Recording commits without waiting for the disk (as a sign-up request always has); the
-drain makes each batch durable with one waiting commit before deleting its entries from
-Redis, so a database crash never loses a sign-up that Redis no longer holds.
+"""signups_drain, the drain task's service: it reads the intake stream (stream.py) in
+batches until it is empty (or nearly the task's time limit passes: then a fresh task
+takes over), records each entry in its own transaction (record.py) so one bad entry
+cannot undo another's record, and deletes a batch from Redis once one waiting commit
+has made it durable. Why, and what happens when things fail:
+docs/adr/0002-signup-intake-stream.md.
 """
 
 import logging
@@ -19,7 +14,9 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 
 from subscriptions.models import SignupForm
-from subscriptions.services.signup import SignupEntry, signup_record, stream
+from subscriptions.services.signup import stream
+from subscriptions.services.signup.entry import SignupEntry
+from subscriptions.services.signup.record import signup_record
 
 logger = logging.getLogger(__name__)
 

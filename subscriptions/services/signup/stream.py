@@ -1,26 +1,11 @@
-"""The sign-up intake: a Redis stream between the page that accepts a sign-up and the
-worker that records it.
+"""The sign-up intake stream in Redis: the one script that admits a sign-up under the
+rate limits and appends it (append), entries sealed with AES-GCM so Redis never holds an
+address or a name in clear, their reading through a consumer group (read, done), and the
+flag that keeps one drain asked for at a time (hold, release). Needs Redis 7
+(XAUTOCLAIM's reply shape).
 
-A sign-up that passes validation and the rate limits is appended to the stream in the
-same atomic Redis step that admits it (abuse.admit), and the page answers at once: the
-request never waits for PostgreSQL, so a burst of sign-ups costs the web tier one
-Redis round trip each, and the answer takes the same time whatever the address's
-state. A `drain_signups` task records what the stream holds (services/signup_intake.py).
-
-Entries are sealed (AES-GCM, with a key derived from SECRET_KEY): Redis, its snapshots,
-its append-only file and any replica only ever hold ciphertext, never an address or a
-name, including entries Redis keeps on disk or in a stream node after their deletion.
-
-Delivery is at least once. Entries are read through a consumer group and deleted only
-after they are recorded; a reader's own unrecorded entries are read again when its
-task is retried, an entry held longer than STALE_MS by a reader that died is claimed by
-the next drain, and recording is idempotent on the entry id.
-
-At most one drain is asked for at a time: the append sets DRAIN_FLAG and asks for a
-drain only when the flag was not already set; the drain clears it only when the stream
-is empty, atomically, and reads again when it is not, so an entry is always either
-read by a running drain or asks for a new one. Beat runs a drain every minute as well,
-for a drain task that was lost. Needs Redis 7 (XAUTOCLAIM's reply shape).
+Why a stream, and what at-least-once delivery and the flag guarantee:
+docs/adr/0002-signup-intake-stream.md.
 """
 
 import base64
@@ -35,8 +20,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from redis.exceptions import ResponseError
 
-from subscriptions.abuse import Append
-from subscriptions.redis_client import redis_client
+from subscriptions import abuse
+from subscriptions.redis_client import HotScript, redis_client
 
 STREAM = "tidings:signups"
 GROUP = "record"
@@ -46,6 +31,19 @@ STALE_MS = 60_000
 FIELD = "entry"
 _KEY_LABEL = b"tidings.signup-intake"
 _NONCE_BYTES = 12
+
+# The rate limits' admission (abuse.LIMITS_LUA: a refusal answers the index of the limit
+# hit, having changed nothing), then the append: the entry goes on the stream and the
+# drain flag goes up, answering -1 when it was down (the caller asks for a drain), else 0.
+_APPEND_LUA = (
+    abuse.LIMITS_LUA
+    + """
+redis.call('XADD', KEYS[n + 1], '*', ARGV[2 * n + 2], ARGV[2 * n + 3])
+if redis.call('SET', KEYS[n + 2], '1', 'NX', 'EX', ARGV[2 * n + 4]) then return -1 end
+return 0
+"""
+)
+_append_script = HotScript(_APPEND_LUA)
 
 # Clear the flag only when nothing is left, in one step with the check: an append after
 # this finds the flag gone and asks for a drain; one before it keeps this drain going.
@@ -92,9 +90,16 @@ def unseal(token: str) -> str:
     raise ValueError("not a sealed intake entry")
 
 
-def append_for(payload: str) -> Append:
-    """What abuse.admit adds to the stream, sealed, when it admits the request."""
-    return Append(stream=STREAM, flag=DRAIN_FLAG, field=FIELD, payload=seal(payload), flag_seconds=FLAG_SECONDS)
+def append(payload: str, *, checks: list[tuple[str, abuse.Limit]]) -> bool:
+    """Admit one request under `checks` (abuse.signup_checks) and append `payload`,
+    sealed, in one atomic Redis round trip; or raise abuse.RateLimited having counted
+    and appended nothing. True when no drain was on its way: the caller asks for one."""
+    keys, args = abuse.limit_counters(checks)
+    keys += [STREAM, DRAIN_FLAG]
+    args += [FIELD, seal(payload), FLAG_SECONDS]
+    answer = int(_append_script(keys=keys, args=args))
+    abuse.raise_if_refused(checks, answer)
+    return answer < 0
 
 
 def _ensure_group(client: Any) -> None:

@@ -1,5 +1,5 @@
-"""The sign-up intake: accepted in the request, recorded by a drain, at least once and
-idempotently, with nothing of the person left in Redis afterwards."""
+"""The drain: it records what the intake holds, at least once and idempotently, and
+leaves nothing of the person in Redis afterwards."""
 
 import datetime
 
@@ -8,9 +8,10 @@ from django.core import mail
 from django.db import OperationalError
 from django.utils import timezone
 
-from subscriptions import abuse
 from subscriptions.models import Campaign, ConsentEvent, DailyStat, Subscriber
-from subscriptions.services.signup import SignupEntry, drain, signup_request, stream
+from subscriptions.services.signup import drain, stream
+from subscriptions.services.signup.entry import SignupEntry
+from tests.services.signup.intake import accept, entry_append, entry_make
 from tests.support.factories import SignupFormFactory, TopicFactory
 from tests.support.nothing_left import traces_of
 from tests.support.signup import aged_stamp
@@ -20,46 +21,6 @@ from tests.support.signup import aged_stamp
 def signup_form(db):
     general = TopicFactory(slug="general", name="General updates")
     return SignupFormFactory(campaign=general.campaign, topics=[general])
-
-
-@pytest.fixture
-def drains_asked(monkeypatch):
-    """Sign-ups append to the stream but the drain they ask for is only counted, so a
-    test can look at the stream before it is recorded."""
-    asked: list[None] = []
-    monkeypatch.setattr("subscriptions.tasks.drain_signups.apply_async", lambda *args, **kwargs: asked.append(None))
-    return asked
-
-
-def _accept(form, email="river@example.com", first_name="River", client_ip="192.0.2.7"):
-    signup_request(
-        form=form,
-        email=email,
-        first_name=first_name,
-        topics=list(form.topics.all()),
-        attributes={},
-        source=ConsentEvent.Source.PAGE,
-        client_ip=client_ip,
-    )
-
-
-def _entry(form, email="river@example.com", **changes):
-    values = {
-        "form_id": form.pk,
-        "privacy_notice_id": None,
-        "email": email,
-        "first_name": "River",
-        "topic_ids": list(form.topics.values_list("pk", flat=True)),
-        "attributes": {},
-        "source": ConsentEvent.Source.PAGE,
-        "requested_at": timezone.now(),
-    }
-    return SignupEntry(**{**values, **changes})
-
-
-def _append(entry_or_payload) -> None:
-    payload = entry_or_payload if isinstance(entry_or_payload, str) else entry_or_payload.dumps()
-    abuse.admit([], append=stream.append_for(payload))
 
 
 def test_a_posted_sign_up_waits_in_the_stream_until_a_drain_records_it(
@@ -86,21 +47,9 @@ def test_a_posted_sign_up_waits_in_the_stream_until_a_drain_records_it(
     assert stream.backlog() == 0
 
 
-def test_only_a_sign_up_that_finds_no_drain_on_its_way_asks_for_one(signup_form, drains_asked):
-    for number in range(3):
-        _accept(signup_form, email=f"person{number}@example.com")
-    assert len(drains_asked) == 1
-
-    drain.signups_drain()  # empties the stream, so the flag goes with it
-    _accept(signup_form, email="later@example.com")
-
-    assert len(drains_asked) == 2
-    assert Subscriber.objects.count() == 3
-
-
 def test_the_request_is_dated_when_it_came_in_not_when_it_was_recorded(signup_form):
     asked_at = timezone.now() - datetime.timedelta(minutes=3)
-    _append(_entry(signup_form, requested_at=asked_at))
+    entry_append(entry_make(signup_form, requested_at=asked_at))
 
     drain.signups_drain()
 
@@ -110,7 +59,7 @@ def test_the_request_is_dated_when_it_came_in_not_when_it_was_recorded(signup_fo
 def test_an_entry_recorded_but_not_deleted_is_recorded_once(
     signup_form, monkeypatch, django_capture_on_commit_callbacks
 ):
-    _append(_entry(signup_form))
+    entry_append(entry_make(signup_form))
     # A drain reads and records the entry, then dies before deleting it from the stream.
     [(entry_id, payload)] = stream.read(consumer="died", count=10)
     monkeypatch.setattr(stream, "STALE_MS", 0)
@@ -126,7 +75,7 @@ def test_an_entry_recorded_but_not_deleted_is_recorded_once(
 
 
 def test_an_entry_held_by_a_live_reader_is_left_to_it(signup_form):
-    _append(_entry(signup_form))
+    entry_append(entry_make(signup_form))
     stream.read(consumer="busy", count=10)  # in another drain's hands, not yet stale
 
     outcome = drain.signups_drain()
@@ -137,7 +86,7 @@ def test_an_entry_held_by_a_live_reader_is_left_to_it(signup_form):
 
 
 def test_a_sign_up_for_a_campaign_that_ended_meanwhile_is_not_recorded(signup_form, drains_asked):
-    _accept(signup_form)
+    accept(signup_form)
     Campaign.objects.filter(pk=signup_form.campaign_id).update(status=Campaign.Status.ENDED)
 
     outcome = drain.signups_drain()
@@ -149,7 +98,7 @@ def test_a_sign_up_for_a_campaign_that_ended_meanwhile_is_not_recorded(signup_fo
 
 
 def test_a_database_outage_leaves_the_entry_for_a_later_drain(signup_form, drains_asked, monkeypatch):
-    _accept(signup_form)
+    accept(signup_form)
 
     def outage(*args, **kwargs):
         raise OperationalError("the database went away")
@@ -169,8 +118,8 @@ def test_a_database_outage_leaves_the_entry_for_a_later_drain(signup_form, drain
 
 
 def test_an_unreadable_entry_is_dropped_without_holding_up_the_rest(signup_form, caplog):
-    _append('{"written by": "another version"}')
-    _append(_entry(signup_form))
+    entry_append('{"written by": "another version"}')
+    entry_append(entry_make(signup_form))
 
     outcome = drain.signups_drain()
 
@@ -180,28 +129,9 @@ def test_an_unreadable_entry_is_dropped_without_holding_up_the_rest(signup_form,
     assert "another version" not in caplog.text, "an entry's content is never logged"
 
 
-def test_a_refused_request_appends_nothing(signup_form, drains_asked):
-    _accept(signup_form)
-    with pytest.raises(abuse.RateLimited):
-        _accept(signup_form)  # one confirmation email per address per window
-
-    assert stream.backlog() == 1
-    assert len(drains_asked) == 1
-
-
-def test_redis_never_holds_the_address_or_name_in_clear(signup_form, drains_asked, redis_client):
-    _accept(signup_form, email="river.bank@example.com", first_name="Riverbank", client_ip=None)
-
-    [(_, fields)] = redis_client.xrange(stream.STREAM)
-    raw = b"".join(fields.values())
-    assert b"river.bank" not in raw.lower()
-    assert b"riverbank" not in raw.lower()
-    assert traces_of("river.bank@example.com", "Riverbank") == [], "sealed in the stream, nowhere else"
-
-
 def test_nothing_of_the_person_is_left_in_redis_once_recorded(signup_form, drains_asked, redis_client):
     for number in range(150):  # more than one stream node's worth of entries
-        _accept(signup_form, email=f"river.{number}@example.com", first_name="Riverbank", client_ip=None)
+        accept(signup_form, email=f"river.{number}@example.com", first_name="Riverbank", client_ip=None)
 
     drain.signups_drain()
 
@@ -211,22 +141,11 @@ def test_nothing_of_the_person_is_left_in_redis_once_recorded(signup_form, drain
     assert [trace for trace in traces if trace.where.startswith("redis:")] == []
 
 
-def test_an_entry_sealed_before_a_key_rotation_is_still_read(settings):
-    settings.SECRET_KEY = "the-old-secret-key-" + "x" * 40
-    sealed = stream.seal('{"any": "payload"}')
-    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "the-new-secret-key-" + "y" * 40, [settings.SECRET_KEY]
-
-    assert stream.unseal(sealed) == '{"any": "payload"}'
-    settings.SECRET_KEY_FALLBACKS = []
-    with pytest.raises(ValueError, match="not a sealed intake entry"):
-        stream.unseal(sealed)
-
-
 def test_entries_that_cannot_be_read_are_dropped(signup_form, redis_client, caplog):
     stream.read(consumer="setup", count=1)  # creates the group
     redis_client.xadd(stream.STREAM, {stream.FIELD: "not sealed at all"})
     redis_client.xadd(stream.STREAM, {"some other field": "x"})
-    _append(_entry(signup_form))
+    entry_append(entry_make(signup_form))
 
     outcome = drain.signups_drain()
 
@@ -243,7 +162,7 @@ def test_an_entry_appended_while_the_drain_finds_the_stream_empty_is_not_strande
         if not entries and not appended:
             # After the drain's empty read and before its release: the flag still stands,
             # so this append asks for no drain of its own.
-            assert abuse.admit([], append=stream.append_for(_entry(signup_form).dumps())) is False
+            assert stream.append(entry_make(signup_form).dumps(), checks=[]) is False
             appended.append(True)
         return entries
 
@@ -258,7 +177,7 @@ def test_an_entry_appended_while_the_drain_finds_the_stream_empty_is_not_strande
 
 
 def test_a_drain_keeps_the_flag_up_while_it_works(signup_form, monkeypatch):
-    _append(_entry(signup_form))
+    entry_append(entry_make(signup_form))
     stream.redis_client().set(stream.DRAIN_FLAG, "1", ex=1)
     ttls = []
     real_record = drain.signup_record
@@ -276,7 +195,7 @@ def test_a_drain_keeps_the_flag_up_while_it_works(signup_form, monkeypatch):
 
 def test_an_entry_that_fails_for_its_own_reasons_is_dropped_not_retried_forever(signup_form, monkeypatch, caplog):
     for email in ["first@example.com", "broken@example.com", "third@example.com"]:
-        _append(_entry(signup_form, email=email))
+        entry_append(entry_make(signup_form, email=email))
     real_record = drain.signup_record
 
     def record(entry, **kwargs):
@@ -294,7 +213,7 @@ def test_an_entry_that_fails_for_its_own_reasons_is_dropped_not_retried_forever(
 
 
 def test_a_retried_drain_reads_again_what_its_failed_run_left(signup_form, monkeypatch):
-    _append(_entry(signup_form))
+    entry_append(entry_make(signup_form))
 
     def outage(*args, **kwargs):
         raise OperationalError("the database went away")
@@ -313,7 +232,7 @@ def test_a_retried_drain_reads_again_what_its_failed_run_left(signup_form, monke
 def test_a_confirmation_whose_queueing_failed_is_queued_again_on_redelivery(
     signup_form, monkeypatch, django_capture_on_commit_callbacks
 ):
-    _append(_entry(signup_form))
+    entry_append(entry_make(signup_form))
     [(entry_id, payload)] = stream.read(consumer="died", count=10)
     # Recorded, but the worker died before the confirmation was queued (no on-commit run).
     drain.signup_record(SignupEntry.loads(stream.unseal(payload)), form=signup_form, intake_id=entry_id)
@@ -329,18 +248,9 @@ def test_a_confirmation_whose_queueing_failed_is_queued_again_on_redelivery(
 
 def test_the_daily_count_is_for_the_day_of_the_request(signup_form):
     yesterday = timezone.now() - datetime.timedelta(days=1)
-    _append(_entry(signup_form, requested_at=yesterday))
+    entry_append(entry_make(signup_form, requested_at=yesterday))
 
     drain.signups_drain()
 
     stat = DailyStat.objects.get(metric="signups")
     assert stat.day == timezone.localdate(yesterday)
-
-
-def test_without_redis_a_sign_up_is_recorded_in_its_request(signup_form, settings, drains_asked):
-    settings.REDIS_URL = ""  # the SQLite demo
-
-    _accept(signup_form)
-
-    assert Subscriber.objects.get().status == Subscriber.Status.PENDING
-    assert drains_asked == []
