@@ -26,7 +26,7 @@ def _address(request: HttpRequest | None) -> str:
 
 def _record(user: Any, action: str, request: HttpRequest | None, **details: Any) -> None:
     audit_record(
-        actor=user if isinstance(user, User) else None,
+        actor=user,
         action=action,
         target_type="user",
         target_id=getattr(user, "pk", None),

@@ -65,7 +65,7 @@ def refuse(user: StaffUser, *, what: str, object_id: object, campaign_id: int | 
     """Record a refused attempt and return the 404 to raise: to the member, an object
     of another campaign does not exist."""
     audit_record(
-        actor=user if isinstance(user, User) else None, action="access_refused", campaign_id=campaign_id,
+        actor=user, action="access_refused", campaign_id=campaign_id,
         target_type=what, target_id=object_id if isinstance(object_id, int) else None, asked_for=str(object_id)[:80],
     )  # fmt: skip
     return Http404(f"No {what} {object_id}.")

@@ -139,9 +139,11 @@ def subscriber_locked(*, subscriber_id: int) -> Subscriber | None:
 
 
 def audience(*, campaign: Campaign, topic_ids: Collection[int] | None = None) -> QuerySet[Subscriber]:
-    """Everyone who may be mailed or exported as part of an audience: active, not
-    restricted (Art. 18), not suppressed, following any of `topic_ids` (everyone
-    active when None). The same rule as the fan-out, for counts and exports."""
+    """Everyone a mailing to `topic_ids` may reach (everyone when None): active, not
+    restricted (Art. 18), not suppressed, following any of the topics. The PostgreSQL
+    fan-out and claim state this rule in their own SQL (services/sending); this query
+    counts an audience (services/mailings) and is the SQLite demo's fan-out
+    (services/sending/portable)."""
     people = Subscriber.objects.filter(campaign=campaign, status=Subscriber.Status.ACTIVE, restricted=False).exclude(
         Exists(Suppression.objects.filter(campaign_id=OuterRef("campaign_id"), email_hmac=OuterRef("email_hmac")))
     )

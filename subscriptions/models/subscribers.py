@@ -85,10 +85,6 @@ class Subscriber(models.Model):
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
 
-    @property
-    def receives_mail(self) -> bool:
-        return self.is_active and not self.restricted
-
 
 class Subscription(models.Model):
     """Subscriber x topic. Append-only: ending one sets ended_at; a new start is a new row."""
@@ -123,10 +119,6 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return f"subscription {self.pk}"
-
-    @property
-    def is_open(self) -> bool:
-        return self.ended_at is None
 
 
 class Suppression(models.Model):

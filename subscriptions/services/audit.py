@@ -23,7 +23,8 @@ Actor = User | AnonymousUser | None
 
 
 def recorded_actor(actor: Actor) -> User | None:
-    """The user an audit row or a draft names: an anonymous or unsaved one is nobody."""
+    """The user an audit row, a draft or a legal hold names: an anonymous or unsaved
+    one is nobody. The one place an `actor` is turned into a user or None."""
     return actor if isinstance(actor, User) and actor.pk else None
 
 

@@ -22,10 +22,9 @@ import re
 from anymail.inbound import AnymailInboundMessage
 from django.conf import settings
 from django.db.models import Q
-from django.urls import reverse
 
 from subscriptions.addresses import normalise_email
-from subscriptions.mail.transactional import absolute_url, build_email
+from subscriptions.mail import transactional
 from subscriptions.models import Campaign, Subscriber
 
 _ASKS = re.compile(r"\b(unsubscribe|unsub|opt[ -]?out|remove me)\b", re.IGNORECASE)
@@ -130,11 +129,6 @@ def inbound_authenticated(message: AnymailInboundMessage) -> bool:
     return False
 
 
-def inbound_wants_unsubscribe(message: AnymailInboundMessage) -> bool:
-    """An authenticated sender asking, in their own words, to leave."""
-    return inbound_asks_to_unsubscribe(message) and inbound_authenticated(message)
-
-
 def inbound_asks_to_unsubscribe(message: AnymailInboundMessage) -> bool:
     """The words ask to leave; says nothing about who really sent them."""
     if not _trusted(message):
@@ -151,7 +145,5 @@ def inbound_unsubscribe_acknowledge(*, subscriber_id: int) -> bool:
     subscriber = Subscriber.objects.select_related("campaign").filter(pk=subscriber_id).first()
     if subscriber is None:
         return False
-    campaign = subscriber.campaign
-    context = {"signup_url": absolute_url(reverse("campaign-landing", args=[campaign.slug]))}
-    build_email(template="unsubscribe_ack", campaign=campaign, to=subscriber.email, context=context).send()
+    transactional.inbound_unsubscribe_acknowledgement(subscriber=subscriber)
     return True

@@ -1,20 +1,16 @@
 """The end of a campaign: nothing more is sent, and everyone it holds is erased.
 
-The campaign's `ends_on` is the last day it runs. On the first hourly run after
-that day, `campaign_end` marks the campaign ended (sign-ups, confirmations and
-sending stop at once), cancels its live mailings, erases every subscriber in
-batches that commit on their own, keeps the aggregate counts, and marks the
-campaign erased. People on legal hold are withdrawn and kept until the hold lifts.
-
-Unlike a withdrawal, campaign end leaves no suppression entries, and deletes those
-earlier withdrawals left: an ended campaign takes no sign-ups and sends nothing, so
-a list of address hashes would protect nobody and only keep pseudonymous data past
-the end the privacy notice promises.
-(Leaving them out also halves the time a million-person purge takes.)
+The campaign's `ends_on` is its last day. On the first hourly run after it,
+`campaign_end` marks the campaign ended (sign-ups, confirmations and sending stop at
+once), cancels its live mailings, erases every subscriber through services/erasure,
+keeps the aggregate counts, deletes the campaign's suppression entries and marks it
+erased. People on legal hold are withdrawn and kept until the hold lifts. Why no
+suppression entries: docs/adr/0006-campaign-end-deletes-suppressions.md.
 
 A PostgreSQL advisory lock keyed by the campaign keeps two runs from interleaving,
 and every step is guarded by state, so a second run (or one after a crash) only
-finishes what is left.
+finishes what is left. Also here: the preview staff see, the check on an end date
+already passed, the audit of settings changes and the draft end notice.
 """
 
 import datetime
@@ -28,9 +24,9 @@ from django.db import connection
 from django.db.models import Count, Q
 from django.utils import dateformat, timezone
 
-from subscriptions.models import Campaign, Mailing, Subscriber, Suppression
-from subscriptions.services import mailings, retention
-from subscriptions.services.audit import audit_record
+from subscriptions.models import Campaign, Mailing, Subscriber
+from subscriptions.services import erasure, mailings
+from subscriptions.services.audit import Actor, audit_record, recorded_actor
 from subscriptions.services.enqueue import enqueue_on_commit
 from subscriptions.services.withdrawal import WithdrawalReason
 
@@ -88,22 +84,19 @@ def campaign_end(*, campaign_id: int, today: datetime.date | None = None) -> Cam
         if campaign is None or not campaign_end_due(campaign=campaign, today=today):
             return CampaignEnd(campaign_id)
         cancelled = _stop_sending(campaign)
-        erasure = retention.subscribers_erase(
+        outcome = erasure.subscribers_erase(
             candidates=Subscriber.objects.all(),
             campaign_id=campaign_id,
             reason=WithdrawalReason.CAMPAIGN_ENDED,
-            suppress=False,
+            suppress=False,  # an ended campaign keeps no address hashes (ADR 0006)
         )
         # Someone whose sign-up raced the end, or whose hold was lifted meanwhile, is
         # left for the next run, and the campaign stays merely ended until then.
         complete = not Subscriber.objects.filter(campaign_id=campaign_id, legal_hold=False).exists()
         if complete:
-            # Entries left by withdrawals before the end go too: no address hash
-            # outlives the campaign. (Those of people still held go when they do.)
-            held = Subscriber.objects.filter(campaign_id=campaign_id).values("email_hmac")
-            Suppression.objects.filter(campaign_id=campaign_id).exclude(email_hmac__in=held).delete()
+            erasure.ended_campaign_suppressions_delete(campaign_id=campaign_id)
             Campaign.objects.filter(pk=campaign_id).update(status=Campaign.Status.ERASED)
-    return CampaignEnd(campaign_id, erasure.erased, erasure.held, cancelled, complete=complete)
+    return CampaignEnd(campaign_id, outcome.erased, outcome.held, cancelled, complete=complete)
 
 
 @contextmanager
@@ -179,7 +172,7 @@ def campaign_end_date_problems(
     ]
 
 
-def campaign_settings_changed(*, campaign: Campaign, actor: Any, before: dict[str, Any]) -> None:
+def campaign_settings_changed(*, campaign: Campaign, actor: Actor, before: dict[str, Any]) -> None:
     """Record a change of a campaign's settings: each field, as it was and as it is now
     (settings hold no subscriber's data)."""
     if not before:
@@ -195,7 +188,7 @@ def _shown(value: Any) -> str | None:
     return None if value is None else str(value)[:200]
 
 
-def campaign_end_confirmed(*, campaign: Campaign, actor: Any) -> None:
+def campaign_end_confirmed(*, campaign: Campaign, actor: Actor) -> None:
     """Staff confirmed a past end date: record who, and start the end at once."""
     audit_record(
         actor=actor, action="campaign_end_confirmed", campaign_id=campaign.pk, target_type="campaign",
@@ -204,7 +197,7 @@ def campaign_end_confirmed(*, campaign: Campaign, actor: Any) -> None:
     enqueue_on_commit("subscriptions.end_campaign", campaign.pk)
 
 
-def campaign_end_notice_draft(*, campaign: Campaign, actor: Any = None) -> Mailing:
+def campaign_end_notice_draft(*, campaign: Campaign, actor: Actor = None) -> Mailing:
     """A draft service notice telling every active subscriber when the campaign ends and
     their data goes, for staff to review and send from Mailings."""
     if campaign.ends_on is None:
@@ -220,7 +213,7 @@ def campaign_end_notice_draft(*, campaign: Campaign, actor: Any = None) -> Maili
     )
     mailing = mailings.mailing_create(
         campaign=campaign, kind=Mailing.Kind.SERVICE_NOTICE, subject=f"{campaign.name} ends on {ends}", body=body,
-        created_by=actor if getattr(actor, "pk", None) else None,
+        created_by=recorded_actor(actor),
     )  # fmt: skip
     audit_record(
         actor=actor,

@@ -16,9 +16,10 @@ from django.utils import timezone
 
 from subscriptions import abuse
 from subscriptions.addresses import email_hmac, normalise_email
-from subscriptions.models import Campaign, ConsentEvent, Delivery, Subscriber, Subscription, Suppression, Topic
+from subscriptions.models import Campaign, ConsentEvent, Subscriber, Subscription, Suppression, Topic
 from subscriptions.models.subscribers import new_link_key
 from subscriptions.services.enqueue import enqueue_on_commit
+from subscriptions.services.erasure import personal_data_delete
 from subscriptions.services.stats import stat_increment
 from subscriptions.services.withdrawal import WithdrawalReason, subscriber_withdraw
 
@@ -209,8 +210,8 @@ def _free_for(subscriber: Subscriber, new_email: str) -> bool:
     for other in others.select_for_update():
         if other.status != Subscriber.Status.PENDING or other.legal_hold:
             return False
-        Delivery.objects.of_people(campaign_id=other.campaign_id, subscriber_ids=[other.pk]).delete()
-        other.delete()
+        # No suppression and no count: an unconfirmed sign-up never consented.
+        personal_data_delete(campaign_id=other.campaign_id, subscriber_ids=[other.pk])
     return True
 
 

@@ -24,9 +24,9 @@ from subscriptions.addresses import normalise_email
 from subscriptions.models import Campaign, ConsentEvent, Mailing, PrivacyNotice, Subscriber
 from subscriptions.models.subscribers import new_link_key
 from subscriptions.services import data_export, mailings
-from subscriptions.services.audit import audit_record
-from subscriptions.services.retention import held_erasure_complete
-from subscriptions.services.withdrawal import WithdrawalReason, subscriber_erase, subscriber_withdraw
+from subscriptions.services.audit import Actor, audit_record, recorded_actor
+from subscriptions.services.erasure import held_erasure_complete, subscriber_erase
+from subscriptions.services.withdrawal import WithdrawalReason, subscriber_withdraw
 
 
 class Action(StrEnum):
@@ -47,14 +47,6 @@ class ErasureOutcome(StrEnum):
     HELD = "held"  # processing stopped; the data stays until the legal hold lifts
 
 
-def _audit(
-    action: Action, actor: Any, campaign_id: int, target_id: int | None, target_type: str = "subscriber", **details: Any
-) -> None:
-    audit_record(
-        actor=actor, action=action, campaign_id=campaign_id, target_type=target_type, target_id=target_id, **details
-    )
-
-
 def _locked(campaign_id: int, subscriber_id: int) -> Subscriber:
     subscriber = selectors.subscriber_locked(subscriber_id=subscriber_id)
     if subscriber is None:
@@ -69,7 +61,7 @@ def _locked(campaign_id: int, subscriber_id: int) -> Subscriber:
     return subscriber
 
 
-def subscriber_find(*, campaign_id: int, email: str, actor: Any) -> Subscriber | None:
+def subscriber_find(*, campaign_id: int, email: str, actor: Actor) -> Subscriber | None:
     """The person with exactly this address in this campaign; never a partial match."""
     address = normalise_email(email)
     try:
@@ -81,17 +73,23 @@ def subscriber_find(*, campaign_id: int, email: str, actor: Any) -> Subscriber |
     if not Campaign.objects.filter(pk=campaign_id).exists():
         raise ValidationError("Choose a campaign: people are found within one campaign at a time.")
     subscriber = Subscriber.objects.filter(campaign_id=campaign_id, email__iexact=address).first()
-    _audit(Action.SEARCHED, actor, campaign_id, subscriber.pk if subscriber else None, found=subscriber is not None)
+    audit_record(
+        actor=actor, action=Action.SEARCHED, campaign_id=campaign_id, target_type="subscriber",
+        target_id=subscriber.pk if subscriber else None, found=subscriber is not None,
+    )  # fmt: skip
     return subscriber
 
 
-def subscriber_export(*, campaign_id: int, subscriber_id: int, actor: Any) -> dict[str, Any]:
+def subscriber_export(*, campaign_id: int, subscriber_id: int, actor: Actor) -> dict[str, Any]:
     """Everything held about one person, as the person's own download gives it."""
     with transaction.atomic():
         _locked(campaign_id, subscriber_id)
         # The row is locked, so the person cannot be erased while this is read.
         data = data_export.subscriber_data_export(subscriber_id=subscriber_id) or {}
-        _audit(Action.EXPORTED, actor, campaign_id, subscriber_id)
+        audit_record(
+            actor=actor, action=Action.EXPORTED, campaign_id=campaign_id, target_type="subscriber",
+            target_id=subscriber_id,
+        )  # fmt: skip
     return data
 
 
@@ -99,7 +97,7 @@ def subscriber_rectify(
     *,
     campaign_id: int,
     subscriber_id: int,
-    actor: Any,
+    actor: Actor,
     email: str | None = None,
     first_name: str | None = None,
     attributes: dict[str, Any] | None = None,
@@ -120,7 +118,10 @@ def subscriber_rectify(
             subscriber=subscriber, kind=ConsentEvent.Kind.CHANGED, source=ConsentEvent.Source.ADMIN,
             details={"rectified": changed},
         )  # fmt: skip
-        _audit(Action.RECTIFIED, actor, campaign_id, subscriber_id, fields=changed)
+        audit_record(
+            actor=actor, action=Action.RECTIFIED, campaign_id=campaign_id, target_type="subscriber",
+            target_id=subscriber_id, fields=changed,
+        )  # fmt: skip
     return changed
 
 
@@ -155,7 +156,7 @@ def _new_address(subscriber: Subscriber, address: str) -> str:
     return address
 
 
-def subscriber_restrict(*, campaign_id: int, subscriber_id: int, restricted: bool, actor: Any) -> None:
+def subscriber_restrict(*, campaign_id: int, subscriber_id: int, restricted: bool, actor: Actor) -> None:
     """Art. 18: a restricted person is kept but receives nothing and is left out of every audience."""
     with transaction.atomic():
         subscriber = _locked(campaign_id, subscriber_id)
@@ -164,10 +165,13 @@ def subscriber_restrict(*, campaign_id: int, subscriber_id: int, restricted: boo
             raise ValidationError(f"Subscriber {subscriber_id} is {state}. Nothing was changed.")
         subscriber.restricted = restricted
         subscriber.save(update_fields=["restricted"])
-        _audit(Action.RESTRICTED if restricted else Action.UNRESTRICTED, actor, campaign_id, subscriber_id)
+        action = Action.RESTRICTED if restricted else Action.UNRESTRICTED
+        audit_record(
+            actor=actor, action=action, campaign_id=campaign_id, target_type="subscriber", target_id=subscriber_id
+        )
 
 
-def legal_hold_place(*, campaign_id: int, subscriber_id: int, reason: str, actor: Any) -> None:
+def legal_hold_place(*, campaign_id: int, subscriber_id: int, reason: str, actor: Actor) -> None:
     """Keep a person's data, whatever erasure falls due, until the hold is lifted."""
     reason = reason.strip()
     if not reason:
@@ -177,12 +181,15 @@ def legal_hold_place(*, campaign_id: int, subscriber_id: int, reason: str, actor
         if subscriber.legal_hold:
             raise ValidationError(f"Subscriber {subscriber_id} is already on legal hold. Nothing was changed.")
         subscriber.legal_hold, subscriber.legal_hold_reason = True, reason[:300]
-        subscriber.legal_hold_set_by = actor if getattr(actor, "pk", None) else None
+        subscriber.legal_hold_set_by = recorded_actor(actor)
         subscriber.save(update_fields=["legal_hold", "legal_hold_reason", "legal_hold_set_by"])
-        _audit(Action.HOLD_PLACED, actor, campaign_id, subscriber_id)
+        audit_record(
+            actor=actor, action=Action.HOLD_PLACED, campaign_id=campaign_id, target_type="subscriber",
+            target_id=subscriber_id,
+        )  # fmt: skip
 
 
-def legal_hold_lift(*, campaign_id: int, subscriber_id: int, actor: Any) -> ErasureOutcome | None:
+def legal_hold_lift(*, campaign_id: int, subscriber_id: int, actor: Actor) -> ErasureOutcome | None:
     """Lift a hold. An erasure it was delaying happens now: returns ERASED then, else None."""
     with transaction.atomic():
         subscriber = _locked(campaign_id, subscriber_id)
@@ -190,15 +197,21 @@ def legal_hold_lift(*, campaign_id: int, subscriber_id: int, actor: Any) -> Eras
             raise ValidationError(f"Subscriber {subscriber_id} is not on legal hold. Nothing was changed.")
         subscriber.legal_hold, subscriber.legal_hold_reason, subscriber.legal_hold_set_by = False, "", None
         subscriber.save(update_fields=["legal_hold", "legal_hold_reason", "legal_hold_set_by"])
-        _audit(Action.HOLD_LIFTED, actor, campaign_id, subscriber_id)
+        audit_record(
+            actor=actor, action=Action.HOLD_LIFTED, campaign_id=campaign_id, target_type="subscriber",
+            target_id=subscriber_id,
+        )  # fmt: skip
         if subscriber.erasure_due_at is None:
             return None
         cause = held_erasure_complete(subscriber=subscriber)
-        _audit(Action.ERASED, actor, campaign_id, subscriber_id, cause=str(cause), after="legal_hold_lifted")
+        audit_record(
+            actor=actor, action=Action.ERASED, campaign_id=campaign_id, target_type="subscriber",
+            target_id=subscriber_id, cause=str(cause), after="legal_hold_lifted",
+        )  # fmt: skip
     return ErasureOutcome.ERASED
 
 
-def subscriber_erase_for_staff(*, campaign_id: int, subscriber_id: int, actor: Any) -> ErasureOutcome:
+def subscriber_erase_for_staff(*, campaign_id: int, subscriber_id: int, actor: Actor) -> ErasureOutcome:
     """Erase a person now. On legal hold, processing stops and the data stays until the hold lifts."""
     with transaction.atomic():
         _locked(campaign_id, subscriber_id)
@@ -206,9 +219,15 @@ def subscriber_erase_for_staff(*, campaign_id: int, subscriber_id: int, actor: A
             subscriber_id=subscriber_id, reason=WithdrawalReason.STAFF, source=ConsentEvent.Source.ADMIN, erase=False
         )
         if subscriber_erase(subscriber_id=subscriber_id, reason=WithdrawalReason.STAFF):
-            _audit(Action.ERASED, actor, campaign_id, subscriber_id, cause=str(WithdrawalReason.STAFF))
+            audit_record(
+                actor=actor, action=Action.ERASED, campaign_id=campaign_id, target_type="subscriber",
+                target_id=subscriber_id, cause=str(WithdrawalReason.STAFF),
+            )  # fmt: skip
             return ErasureOutcome.ERASED
-        _audit(Action.ERASURE_HELD, actor, campaign_id, subscriber_id)
+        audit_record(
+            actor=actor, action=Action.ERASURE_HELD, campaign_id=campaign_id, target_type="subscriber",
+            target_id=subscriber_id,
+        )  # fmt: skip
     return ErasureOutcome.HELD
 
 
@@ -218,7 +237,7 @@ def privacy_notice_publish(
     url: str,
     summary: str,
     retention_summary: str,
-    actor: Any,
+    actor: Actor,
     notify_subscribers: bool = False,
     published_on: Any = None,
 ) -> PrivacyNotice:
@@ -234,13 +253,16 @@ def privacy_notice_publish(
             campaign=campaign, version=latest + 1, url=url, summary=summary, retention_summary=retention_summary,
             published_on=published_on,
         )  # fmt: skip
-        _audit(Action.NOTICE_PUBLISHED, actor, campaign.pk, notice.pk, target_type="privacy_notice")
+        audit_record(
+            actor=actor, action=Action.NOTICE_PUBLISHED, campaign_id=campaign.pk, target_type="privacy_notice",
+            target_id=notice.pk,
+        )  # fmt: skip
         if notify_subscribers:
             _announce(notice, actor)
     return notice
 
 
-def _announce(notice: PrivacyNotice, actor: Any) -> Mailing:
+def _announce(notice: PrivacyNotice, actor: Actor) -> Mailing:
     campaign = notice.campaign
     body = (
         'Hello {{ first_name|default:"there" }},\n\n'
@@ -252,6 +274,6 @@ def _announce(notice: PrivacyNotice, actor: Any) -> Mailing:
     )
     mailing = mailings.mailing_create(
         campaign=campaign, kind=Mailing.Kind.SERVICE_NOTICE, subject=f"{campaign.name}: our privacy notice has changed",
-        body=body, created_by=actor if getattr(actor, "pk", None) else None,
+        body=body, created_by=recorded_actor(actor),
     )  # fmt: skip
     return mailings.mailing_send_now(mailing_id=mailing.pk, actor=actor)

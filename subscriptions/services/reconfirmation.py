@@ -22,20 +22,17 @@ from enum import StrEnum
 from smtplib import SMTPRecipientsRefused
 
 from anymail.exceptions import AnymailRecipientsRefused
-from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import Q, QuerySet
-from django.urls import reverse
 from django.utils import timezone
 
 from subscriptions import selectors
-from subscriptions.mail.transactional import absolute_url, build_email, manage_url
+from subscriptions.mail import transactional
 from subscriptions.models import Campaign, ConsentEvent, DailyStat, Subscriber
-from subscriptions.services import retention
+from subscriptions.services import erasure
 from subscriptions.services.enqueue import enqueue
 from subscriptions.services.stats import stat_increment
 from subscriptions.services.withdrawal import WithdrawalReason
-from subscriptions.tokens import LinkPurpose, make_link_token
 
 # At most this many emails of each kind are queued per campaign per run; the hourly
 # runs take up the rest, so a first run on an old list never floods the queue.
@@ -110,10 +107,10 @@ def reconfirmation_sweep(*, now: datetime.datetime | None = None) -> Reconfirmat
 def subscribers_lapse(*, campaign: Campaign, now: datetime.datetime | None = None) -> int:
     """Erase those who did not answer within the grace period (those on legal hold are kept)."""
     now = now or timezone.now()
-    erasure = retention.subscribers_erase(
+    outcome = erasure.subscribers_erase(
         candidates=_unanswered(campaign, now), campaign_id=campaign.pk, reason=WithdrawalReason.LAPSED, now=now
     )
-    lapsed = erasure.erased + erasure.held
+    lapsed = outcome.erased + outcome.held
     stat_increment(campaign_id=campaign.pk, metric=DailyStat.Metric.LAPSES, count=lapsed, day=timezone.localdate(now))
     return lapsed
 
@@ -134,7 +131,7 @@ def reconfirmation_send(*, subscriber_id: int, reminder: bool, now: datetime.dat
         else:
             subscriber.reconfirm_requested_at = now
         try:
-            _message(subscriber, reminder).send()
+            _request_send(subscriber, reminder)
         except (AnymailRecipientsRefused, SMTPRecipientsRefused):
             # The address will never take it. Recording the request anyway starts the
             # grace clock, so the person lapses and is erased instead of being asked
@@ -153,22 +150,14 @@ def _still_due(subscriber: Subscriber, reminder: bool, now: datetime.datetime) -
     return due.filter(pk=subscriber.pk).exists()
 
 
-def _message(subscriber: Subscriber, reminder: bool) -> EmailMultiAlternatives:
+def _request_send(subscriber: Subscriber, reminder: bool) -> None:
     campaign = subscriber.campaign
     requested_at = subscriber.reconfirm_requested_at or timezone.now()
-    reconfirm = make_link_token(purpose=LinkPurpose.RECONFIRM, subscriber=subscriber)
-    unsubscribe = make_link_token(purpose=LinkPurpose.UNSUBSCRIBE, subscriber=subscriber)
-    context = {
-        "subscriber": subscriber,
-        "reminder": reminder,
-        "reconfirm_url": absolute_url(reverse("reconfirm", args=[reconfirm])),
-        "unsubscribe_url": absolute_url(reverse("unsubscribe", args=[unsubscribe])),
-        "manage_url": manage_url(subscriber),
-        "lapse_on": timezone.localdate(requested_at + _grace(campaign)),
-        "privacy_notice": selectors.privacy_notice_current(campaign=campaign),
-    }
-    return build_email(
-        template="reconfirm_request", campaign=campaign, to=subscriber.email, context=context, subscriber=subscriber
+    transactional.reconfirmation_request(
+        subscriber=subscriber,
+        reminder=reminder,
+        lapse_on=timezone.localdate(requested_at + _grace(campaign)),
+        privacy_notice=selectors.privacy_notice_current(campaign=campaign),
     )
 
 

@@ -1,17 +1,13 @@
 """Retention: personal data lives only as long as consent does.
 
-Sweeps run from Celery beat on the `bulk` queue. Each works set-based, in batches
-that commit on their own, so a long sweep never holds one huge transaction and a
-crash part-way loses nothing: the next run carries on where it stopped.
-
-`subscribers_erase` is the set-based erasure that campaign end, lapse after
-reconfirmation and the retention limit share: what `withdrawal.subscriber_erase`
-does for one person, for a whole batch in a handful of statements.
+The sweeps Celery beat runs on the `bulk` queue: pending sign-ups nobody confirmed,
+missed erasures after withdrawal, the retention limit, old delivery rows, stale
+email-change addresses, and the daily sweep that runs them. Each works set-based, in
+batches that commit on their own, so a crash part-way loses nothing: the next run
+carries on where it stopped. The erasing itself is services/erasure's.
 """
 
 import datetime
-from dataclasses import dataclass
-from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -19,32 +15,14 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from subscriptions.addresses import email_hmac
-from subscriptions.models import (
-    Campaign,
-    ConsentEvent,
-    DailyStat,
-    Delivery,
-    Mailing,
-    Subscriber,
-    Subscription,
-    Suppression,
-)
+from subscriptions.models import Campaign, ConsentEvent, DailyStat, Delivery, Mailing, Subscriber
+from subscriptions.services.erasure import held_erasures_complete, personal_data_delete, subscribers_erase
 from subscriptions.services.preference_emails import EMAIL_CHANGE_VALID_DAYS
 from subscriptions.services.preferences import EMAIL_CHANGE_REQUESTED, EMAIL_CHANGED
 from subscriptions.services.stats import stat_increment
-from subscriptions.services.withdrawal import (
-    WithdrawalReason,
-    subscriber_erase,
-    subscriber_withdraw,
-    suppression_reason,
-)
+from subscriptions.services.withdrawal import WithdrawalReason
 
 EXPIRY_BATCH_SIZE = 5000
-# People per erasure batch: each batch is one transaction of a fraction of a second,
-# so nothing else waits long on it, and few enough round trips that a million
-# people take well under a minute.
-ERASE_BATCH_SIZE = 20_000
 DELIVERY_PRUNE_BATCH_SIZE = 50_000
 
 
@@ -86,12 +64,8 @@ def _expire_batch(*, campaign_id: int, cutoff: datetime.datetime, now: datetime.
         )
         if not ids:
             return 0
-        Delivery.objects.of_people(campaign_id=campaign_id, subscriber_ids=ids).delete()
-        ConsentEvent.objects.filter(subscriber_id__in=ids).delete()
-        Subscription.objects.filter(subscriber_id__in=ids).delete()
-        # The ORM's delete() would load every subscriber to cascade; their rows that
-        # point here are already gone, so one plain DELETE is enough.
-        deleted = Subscriber.objects.filter(pk__in=ids)._raw_delete(Subscriber.objects.db)
+        # No suppression: an unconfirmed address never consented.
+        deleted = personal_data_delete(campaign_id=campaign_id, subscriber_ids=ids)
         stat_increment(
             campaign_id=campaign_id, metric=DailyStat.Metric.EXPIRED, count=deleted, day=timezone.localdate(now)
         )
@@ -132,124 +106,6 @@ def email_change_addresses_forget(*, now: datetime.datetime | None = None) -> in
     return forgotten
 
 
-@dataclass(frozen=True)
-class Erasure:
-    erased: int = 0
-    # Kept for a legal hold: processing stopped, erased when the hold is lifted.
-    held: int = 0
-
-
-# The keyed hash was stored with the address, so suppressions are copied in SQL
-# without loading anyone. An unconfirmed sign-up never consented: no entry for it.
-_SUPPRESS = """
-INSERT INTO subscriptions_suppression (campaign_id, email_hmac, reason, created_at)
-SELECT campaign_id, email_hmac, %(reason)s, %(now)s FROM subscriptions_subscriber
-WHERE id = ANY(%(ids)s) AND email_hmac <> '' AND status <> 'pending'
-ON CONFLICT (campaign_id, email_hmac) DO NOTHING
-"""
-_UNHASHED = """
-SELECT id FROM subscriptions_subscriber WHERE id = ANY(%(ids)s) AND email_hmac = '' AND status <> 'pending'
-"""
-# Everything that points at a person goes first (deliveries, by key, before these),
-# the people last.
-_ERASE = [
-    "DELETE FROM subscriptions_consentevent WHERE subscriber_id = ANY(%(ids)s)",
-    "DELETE FROM subscriptions_subscription WHERE subscriber_id = ANY(%(ids)s)",
-    "DELETE FROM subscriptions_subscriber WHERE id = ANY(%(ids)s)",
-]
-
-
-def subscribers_erase(
-    *,
-    candidates: QuerySet[Subscriber],
-    campaign_id: int,
-    reason: WithdrawalReason,
-    now: datetime.datetime | None = None,
-    suppress: bool = True,
-) -> Erasure:
-    """Erase everyone `candidates` selects in one campaign, batch by batch.
-
-    What remains of each person is the erasure count and, with `suppress`, a
-    suppression entry. People on legal hold are withdrawn (nothing more is sent) and
-    marked due for erasure, but kept whole until the hold is lifted. Running it
-    again finds nobody new.
-    """
-    now = now or timezone.now()
-    candidates = candidates.filter(campaign_id=campaign_id)
-    erased, after = 0, 0
-    # Keyset pagination: each batch starts past the last id, never rescanning the
-    # dead rows the earlier batches left behind.
-    while batch := _erase_next_batch(candidates, campaign_id, after, reason, now, suppress):
-        erased += len(batch)
-        after = batch[-1]
-    held = _stop_held(candidates.filter(legal_hold=True), reason)
-    return Erasure(erased=erased, held=held)
-
-
-def _erase_next_batch(
-    candidates: QuerySet[Subscriber],
-    campaign_id: int,
-    after: int,
-    reason: WithdrawalReason,
-    now: datetime.datetime,
-    suppress: bool,
-) -> list[int]:
-    with transaction.atomic():
-        # Locking re-checks the filter against concurrent changes: someone placed on
-        # legal hold a moment ago drops out of the batch.
-        ids = list(
-            candidates.filter(pk__gt=after, legal_hold=False)
-            .select_for_update()
-            .order_by("pk")
-            .values_list("pk", flat=True)[:ERASE_BATCH_SIZE]
-        )
-        if ids:
-            _erase_ids(campaign_id, ids, reason, now, suppress)
-    return ids
-
-
-def _erase_ids(
-    campaign_id: int, ids: list[int], reason: WithdrawalReason, now: datetime.datetime, suppress: bool
-) -> None:
-    if connection.vendor != "postgresql":
-        # The embedded demo (SQLite) erases its few people one at a time.
-        for pk in ids:
-            subscriber_erase(subscriber_id=pk, reason=reason)
-        return
-    params: dict[str, Any] = {"ids": ids, "reason": str(suppression_reason(reason)), "now": now}
-    with connection.cursor() as cursor:
-        if suppress:
-            cursor.execute(_SUPPRESS, params)
-            cursor.execute(_UNHASHED, params)
-            _suppress_unhashed([row[0] for row in cursor.fetchall()], reason)
-        # No database-level foreign key would remove these: only this statement does.
-        Delivery.objects.of_people(campaign_id=campaign_id, subscriber_ids=ids)._raw_delete(connection.alias)
-        for statement in _ERASE:
-            cursor.execute(statement, params)
-    stat_increment(
-        campaign_id=campaign_id, metric=DailyStat.Metric.ERASURES, count=len(ids), reason=str(reason),
-        day=timezone.localdate(now),
-    )  # fmt: skip
-
-
-def _suppress_unhashed(ids: list[int], reason: WithdrawalReason) -> None:
-    """Rows written without `email_hmac` (QuerySet.update, bulk_create) are hashed here."""
-    rows = Subscriber.objects.filter(pk__in=ids).values_list("campaign_id", "email")
-    Suppression.objects.bulk_create(
-        [Suppression(campaign_id=c, email_hmac=email_hmac(e), reason=suppression_reason(reason)) for c, e in rows],
-        ignore_conflicts=True,
-    )
-
-
-def _stop_held(held: QuerySet[Subscriber], reason: WithdrawalReason) -> int:
-    """Stop processing for people on legal hold and mark them due; they are few."""
-    ids = list(held.values_list("pk", flat=True))
-    for pk in ids:
-        subscriber_withdraw(subscriber_id=pk, reason=reason, source=ConsentEvent.Source.SYSTEM, erase=False)
-        subscriber_erase(subscriber_id=pk, reason=reason)
-    return len(ids)
-
-
 # Erasure normally follows withdrawal within seconds (a task queued on commit). A
 # person still here after this long was missed: a lost task, a crash, a refused
 # acknowledgement. An unsubscribe by email waits longer, for its acknowledgement's
@@ -270,7 +126,7 @@ def withdrawn_erase(*, now: datetime.datetime | None = None) -> int:
 
     Set-based, by the reason recorded at withdrawal (it decides the suppression
     entry). People on legal hold, or whose erasure already waits on one, are left to
-    `held_erasures_complete`.
+    `erasure.held_erasures_complete`.
     """
     now = now or timezone.now()
     # An ended campaign's people are erased by campaign end, which leaves no suppression.
@@ -338,42 +194,11 @@ def retention_limit_erase(*, now: datetime.datetime | None = None) -> int:
             | Q(last_confirmed_at__isnull=True, confirmed_at__lt=cutoff)
             | Q(last_confirmed_at__isnull=True, confirmed_at__isnull=True, created_at__lt=cutoff)
         )
-        erasure = subscribers_erase(
+        outcome = subscribers_erase(
             candidates=aged, campaign_id=campaign_id, reason=WithdrawalReason.RETENTION_LIMIT, now=now
         )
-        erased += erasure.erased
+        erased += outcome.erased
     return erased
-
-
-def _held_erasure_reason(subscriber: Subscriber) -> WithdrawalReason:
-    """Why a person kept for a legal hold was due to be erased, from their own record."""
-    withdrawn = subscriber.consent_events.filter(kind=ConsentEvent.Kind.WITHDRAWN).order_by("-created_at", "-pk")
-    recorded = withdrawn.values_list("details__reason", flat=True).first()
-    if isinstance(recorded, str) and recorded in WithdrawalReason:
-        return WithdrawalReason(recorded)
-    if subscriber.campaign.status != Campaign.Status.ACTIVE:
-        return WithdrawalReason.CAMPAIGN_ENDED
-    return WithdrawalReason.STAFF
-
-
-def held_erasure_complete(*, subscriber: Subscriber) -> WithdrawalReason | None:
-    """Erase someone whose erasure waited on a legal hold; returns why they were due, or
-    None when nothing was erased (still held, or already gone)."""
-    reason = _held_erasure_reason(subscriber)
-    if not subscriber_erase(subscriber_id=subscriber.pk, reason=reason):
-        return None
-    # Whatever made them due (their own "delete my data", say), a campaign that has
-    # ended keeps no address hash: as for everyone else at its end, none outlives it.
-    ended = not Campaign.objects.filter(pk=subscriber.campaign_id, status=Campaign.Status.ACTIVE).exists()
-    if reason == WithdrawalReason.CAMPAIGN_ENDED or ended:
-        Suppression.objects.filter(campaign_id=subscriber.campaign_id, email_hmac=subscriber.email_hmac).delete()
-    return reason
-
-
-def held_erasures_complete() -> int:
-    """Erase the people whose erasure waited on a legal hold that is no longer there."""
-    due = Subscriber.objects.select_related("campaign").filter(erasure_due_at__isnull=False, legal_hold=False)
-    return sum(held_erasure_complete(subscriber=subscriber) is not None for subscriber in due)
 
 
 def retention_sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:

@@ -6,8 +6,8 @@ from django.db import IntegrityError, connection, transaction
 
 from subscriptions.models import Delivery, Mailing, Subscriber
 from subscriptions.models.mailings import PERSON_BITS, delivery_id
-from subscriptions.services import retention
-from subscriptions.services.withdrawal import WithdrawalReason, subscriber_erase
+from subscriptions.services import erasure
+from subscriptions.services.withdrawal import WithdrawalReason
 from tests.support.factories import CampaignFactory, SubscriberFactory
 
 pytestmark = pytest.mark.django_db
@@ -106,8 +106,8 @@ def test_finding_a_persons_or_a_mailings_deliveries_looks_up_keys_rather_than_re
 @pytest.mark.parametrize(
     "erase",
     [
-        lambda people: subscriber_erase(subscriber_id=people[0].pk, reason=WithdrawalReason.ONE_CLICK),
-        lambda people: retention.subscribers_erase(
+        lambda people: erasure.subscriber_erase(subscriber_id=people[0].pk, reason=WithdrawalReason.ONE_CLICK),
+        lambda people: erasure.subscribers_erase(
             candidates=Subscriber.objects.filter(pk=people[0].pk),
             campaign_id=people[0].campaign_id,
             reason=WithdrawalReason.CAMPAIGN_ENDED,

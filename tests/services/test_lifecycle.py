@@ -18,8 +18,9 @@ from subscriptions.models import (
     Subscriber,
     Suppression,
 )
-from subscriptions.services import lifecycle, preferences, privacy, retention, sending, withdrawal
-from subscriptions.services.signup import CampaignClosed, signup_request
+from subscriptions.services import erasure, lifecycle, preferences, privacy, withdrawal
+from subscriptions.services.sending.fan_out import mailing_fan_out
+from subscriptions.services.signup.request import CampaignClosed, signup_request
 from subscriptions.services.stats import stat_increment
 from tests.support.factories import CampaignFactory, SignupFormFactory, StaffUserFactory, TopicFactory
 from tests.support.lifecycle import held_intact, person_with_history
@@ -89,7 +90,7 @@ class TestCampaignEnd:
         left = people[0]
         reason = withdrawal.WithdrawalReason.ONE_CLICK
         withdrawal.subscriber_withdraw(subscriber_id=left.pk, reason=reason, source=ConsentEvent.Source.EMAIL)
-        withdrawal.subscriber_erase(subscriber_id=left.pk, reason=reason)
+        erasure.subscriber_erase(subscriber_id=left.pk, reason=reason)
         assert Suppression.objects.filter(campaign=campaign).exists()
         other = CampaignFactory()
         Suppression.objects.create(campaign=other, email_hmac="f" * 64, reason=Suppression.Reason.WITHDRAWN)
@@ -138,7 +139,7 @@ class TestCampaignEnd:
         )
         sending_now = Mailing.objects.create(campaign=campaign, subject="Now", body="Hi", status=Mailing.Status.SENDING)
         sending_now.topics.set(topics)
-        sending.mailing_fan_out(mailing=sending_now)
+        mailing_fan_out(mailing=sending_now)
 
         result = lifecycle.campaign_end(campaign_id=campaign.pk, today=DAY_AFTER)
 
@@ -154,7 +155,7 @@ class TestCampaignEnd:
             )
 
     def test_it_erases_in_batches_without_a_query_per_person(self, monkeypatch, campaign, topics, sent_mailing):
-        monkeypatch.setattr(retention, "ERASE_BATCH_SIZE", 50)
+        monkeypatch.setattr(erasure, "ERASE_BATCH_SIZE", 50)
 
         def queries_to_erase(count: int) -> int:
             campaign.status = Campaign.Status.ACTIVE
@@ -171,7 +172,7 @@ class TestCampaignEnd:
         assert queries_to_erase(5) == queries_to_erase(40)
 
     def test_it_works_through_more_people_than_one_batch(self, monkeypatch, campaign, people):
-        monkeypatch.setattr(retention, "ERASE_BATCH_SIZE", 2)
+        monkeypatch.setattr(erasure, "ERASE_BATCH_SIZE", 2)
 
         assert lifecycle.campaign_end(campaign_id=campaign.pk, today=DAY_AFTER).erased == 3
 
@@ -215,7 +216,7 @@ class TestLegalHoldAtCampaignEnd:
         lifecycle.campaign_end(campaign_id=campaign.pk, today=DAY_AFTER)
         Subscriber.objects.filter(pk=people[1].pk).update(legal_hold=False)
 
-        assert retention.held_erasures_complete() == 1
+        assert erasure.held_erasures_complete() == 1
 
         assert_nothing_left(*PEOPLE[1])
         assert erasures(campaign) == 3
@@ -235,7 +236,7 @@ class TestLegalHoldAtCampaignEnd:
             privacy.legal_hold_lift(campaign_id=campaign.pk, subscriber_id=held.pk, actor=StaffUserFactory())
         else:
             Subscriber.objects.filter(pk=held.pk).update(legal_hold=False)
-            assert retention.held_erasures_complete() == 1
+            assert erasure.held_erasures_complete() == 1
 
         assert_nothing_left(*PEOPLE[1])
         assert not Suppression.objects.filter(campaign=campaign).exists()
@@ -258,7 +259,7 @@ class TestConcurrentRuns:
 
     @pytest.mark.django_db(transaction=True)
     def test_two_runs_at_once_erase_everyone_exactly_once(self, monkeypatch, campaign, people):
-        monkeypatch.setattr(retention, "ERASE_BATCH_SIZE", 1)
+        monkeypatch.setattr(erasure, "ERASE_BATCH_SIZE", 1)
         start = threading.Barrier(2)
         results = []
 
@@ -346,7 +347,7 @@ class TestEndNotice:
         assert (mailing.kind, mailing.status) == (Mailing.Kind.SERVICE_NOTICE, Mailing.Status.DRAFT)
         assert "30 June 2026" in mailing.subject
         assert "On 1 July 2026 we will delete" in mailing.body
-        assert sending.mailing_fan_out(mailing=mailing) == 3
+        assert mailing_fan_out(mailing=mailing) == 3
 
     def test_it_refuses_a_campaign_without_an_end_date(self):
         with pytest.raises(ValidationError, match="end date"):

@@ -7,8 +7,9 @@ from django.core.exceptions import ValidationError
 from subscriptions import selectors
 from subscriptions.addresses import email_hmac
 from subscriptions.models import AuditEvent, ConsentEvent, Mailing, PrivacyNotice, Subscriber
-from subscriptions.services import privacy, sending
+from subscriptions.services import privacy
 from subscriptions.services.privacy import Action, ErasureOutcome
+from subscriptions.services.sending.fan_out import mailing_fan_out
 from subscriptions.tokens import LinkPurpose, TokenInvalid, make_link_token, subscriber_for_link_token
 from tests.support.factories import CampaignFactory, PrivacyNoticeFactory, StaffUserFactory, TopicFactory
 from tests.support.lifecycle import held_intact, person_with_history
@@ -167,7 +168,7 @@ class TestRestriction:
         privacy.subscriber_restrict(campaign_id=campaign.pk, subscriber_id=person.pk, restricted=True, actor=staff)
 
         mailing = Mailing.objects.create(campaign=campaign, kind=Mailing.Kind.SERVICE_NOTICE, subject="S", body="B")
-        assert sending.mailing_fan_out(mailing=mailing) == 0
+        assert mailing_fan_out(mailing=mailing) == 0
         assert not selectors.audience(campaign=campaign).exists()
         assert not selectors.audience(campaign=campaign, topic_ids=[topic.pk]).exists()
         assert held_intact(person)
@@ -300,5 +301,5 @@ class TestPrivacyNotices:
         mailing = Mailing.objects.get()
         assert (mailing.kind, mailing.status) == (Mailing.Kind.SERVICE_NOTICE, Mailing.Status.SCHEDULED)
         assert notice.url in mailing.body
-        assert sending.mailing_fan_out(mailing=mailing) == 1
+        assert mailing_fan_out(mailing=mailing) == 1
         assert PrivacyNotice.objects.get() == notice

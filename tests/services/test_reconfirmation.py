@@ -135,7 +135,7 @@ class TestLapse:
         [AnymailRecipientsRefused("refused"), SMTPRecipientsRefused({EMAIL: (550, b"no such user")})],
     )
     def test_someone_whose_address_refuses_the_request_still_lapses(self, campaign, person, time_machine, refusal):
-        with mock.patch("subscriptions.services.reconfirmation.build_email") as build:
+        with mock.patch("subscriptions.mail.transactional.build_email") as build:
             build.return_value.send.side_effect = refusal
             sweep(ASKED, time_machine)
         person.refresh_from_db()

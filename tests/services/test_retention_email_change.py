@@ -66,7 +66,7 @@ def test_the_quarter_hourly_expiry_task_forgets_them():
 
 def test_a_notice_refused_for_good_forgets_the_old_address():
     event = changed(old_email="old@example.com", days_old=0)
-    with mock.patch("subscriptions.services.preference_emails.build_email") as build:
+    with mock.patch("subscriptions.mail.transactional.build_email") as build:
         build.return_value.send.side_effect = AnymailRecipientsRefused("refused")
         with pytest.raises(AnymailRecipientsRefused):
             tasks.send_email_changed_notice.delay(event.pk)
@@ -77,7 +77,7 @@ def test_a_notice_refused_for_good_forgets_the_old_address():
 def test_a_notice_that_keeps_failing_forgets_the_old_address_after_the_last_attempt():
     event = changed(old_email="old@example.com", days_old=0)
     task = tasks.send_email_changed_notice
-    with mock.patch("subscriptions.services.preference_emails.build_email") as build:
+    with mock.patch("subscriptions.mail.transactional.build_email") as build:
         build.return_value.send.side_effect = ConnectionError("down")
         with pytest.raises(Retry):
             task.apply(args=[event.pk], retries=0, throw=True)

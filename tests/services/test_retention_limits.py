@@ -1,4 +1,4 @@
-"""The daily retention sweep: old delivery rows go, the retention limit erases, held erasures finish."""
+"""The daily retention sweep: old delivery rows go, and the retention limit erases."""
 
 import datetime
 
@@ -7,7 +7,6 @@ import pytest
 from subscriptions.models import DailyStat, Delivery, Mailing, Subscriber, Suppression
 from subscriptions.models.mailings import delivery_id
 from subscriptions.services import retention
-from subscriptions.services.withdrawal import WithdrawalReason
 from tests.support.factories import CampaignFactory, TopicFactory
 from tests.support.lifecycle import held_intact, person_with_history
 from tests.support.nothing_left import assert_nothing_left
@@ -130,56 +129,3 @@ class TestRetentionLimit:
         person.refresh_from_db()
         assert person.erasure_due_at is not None
         assert person.status == Subscriber.Status.LAPSED
-
-
-class TestHeldErasures:
-    def test_it_erases_people_whose_hold_was_lifted_for_the_reason_they_were_due(self):
-        campaign = CampaignFactory()
-        person = person_with_history(
-            campaign=campaign, email="was.held@example.com", first_name="Waheeda", topics=[], legal_hold=True
-        )
-        retention.subscribers_erase(
-            candidates=Subscriber.objects.all(), campaign_id=campaign.pk, reason=WithdrawalReason.LAPSED
-        )
-        Subscriber.objects.filter(pk=person.pk).update(legal_hold=False)
-
-        assert retention.retention_sweep(now=NOW)["held_erasures_completed"] == 1
-
-        assert_nothing_left("was.held@example.com", "Waheeda")
-        assert Suppression.objects.get(campaign=campaign).reason == Suppression.Reason.LAPSED
-
-    def test_it_leaves_people_still_on_hold(self):
-        campaign = CampaignFactory()
-        person = person_with_history(
-            campaign=campaign, email="held@example.com", first_name="H", topics=[], legal_hold=True
-        )
-        Subscriber.objects.filter(pk=person.pk).update(erasure_due_at=NOW)
-
-        assert retention.held_erasures_complete() == 0
-        assert Subscriber.objects.filter(pk=person.pk, email="held@example.com").exists()
-
-
-class TestSetBasedErasure:
-    def test_it_hashes_an_address_that_was_stored_without_its_hash(self):
-        campaign = CampaignFactory()
-        person = person_with_history(campaign=campaign, email="unhashed@example.com", first_name="U", topics=[])
-        Subscriber.objects.filter(pk=person.pk).update(email_hmac="")
-
-        retention.subscribers_erase(
-            candidates=Subscriber.objects.all(), campaign_id=campaign.pk, reason=WithdrawalReason.LAPSED
-        )
-
-        assert Suppression.objects.get(campaign=campaign).email_hmac == person.email_hmac
-
-    def test_an_unconfirmed_sign_up_leaves_no_suppression(self):
-        campaign = CampaignFactory()
-        person_with_history(
-            campaign=campaign, email="p@example.com", first_name="P", topics=[], status=Subscriber.Status.PENDING
-        )
-
-        erasure = retention.subscribers_erase(
-            candidates=Subscriber.objects.all(), campaign_id=campaign.pk, reason=WithdrawalReason.LAPSED
-        )
-
-        assert erasure.erased == 1
-        assert not Suppression.objects.exists()

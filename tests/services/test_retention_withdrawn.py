@@ -72,7 +72,7 @@ def test_its_quarter_hourly_task_runs_it():
 
 def test_a_refused_inbound_acknowledgement_still_erases():
     person = withdrawn_without_erasure(reason=WithdrawalReason.INBOUND_EMAIL, minutes_ago=0)
-    with mock.patch("subscriptions.services.inbound.build_email") as build:
+    with mock.patch("subscriptions.mail.transactional.build_email") as build:
         build.return_value.send.side_effect = AnymailRecipientsRefused("refused")
         with pytest.raises(AnymailRecipientsRefused):
             tasks.acknowledge_inbound_unsubscribe.delay(person.pk)

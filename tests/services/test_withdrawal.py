@@ -1,12 +1,11 @@
-"""Erasure that follows a withdrawal re-checks the person when it runs, not when it was queued."""
+"""Withdrawal stops processing in the request and queues the erasure; erasing is tested in test_erasure."""
 
 import pytest
 
-from subscriptions import tasks
-from subscriptions.models import ConsentEvent, Subscriber
-from subscriptions.services.signup import signup_confirm
+from subscriptions.models import ConsentEvent, DailyStat, Subscriber, Subscription
 from subscriptions.services.withdrawal import WithdrawalReason, subscriber_withdraw
 from tests.support.factories import SubscriberFactory, SubscriptionFactory
+from tests.support.nothing_left import assert_nothing_left
 
 pytestmark = pytest.mark.django_db
 
@@ -18,49 +17,37 @@ def person():
     return subscriber
 
 
-def withdraw_leaving_the_erasure_queued(subscriber, django_capture_on_commit_callbacks):
-    """Withdraw as a request would; the erase task it queues has not run yet."""
+def withdraw(person, **kwargs) -> bool:
+    return subscriber_withdraw(
+        subscriber_id=person.pk, reason=WithdrawalReason.ONE_CLICK, source=ConsentEvent.Source.EMAIL, **kwargs
+    )
+
+
+def test_it_stops_processing_at_once_and_queues_the_erasure(person, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as queued:
-        subscriber_withdraw(
-            subscriber_id=subscriber.pk, reason=WithdrawalReason.ONE_CLICK, source=ConsentEvent.Source.EMAIL
-        )
+        assert withdraw(person)
+
+    person.refresh_from_db()
+    assert person.status == Subscriber.Status.UNSUBSCRIBED
+    assert not Subscription.objects.filter(subscriber=person, ended_at__isnull=True).exists()
+    event = ConsentEvent.objects.get(subscriber=person, kind=ConsentEvent.Kind.WITHDRAWN)
+    assert event.details == {"reason": "one_click"}
+    assert DailyStat.objects.get(metric="withdrawals").reason == "one_click"
     assert len(queued) == 1
 
 
-def sign_up_again_and_confirm(subscriber):
-    request = ConsentEvent.objects.create(
-        subscriber=subscriber, kind=ConsentEvent.Kind.REQUESTED, source=ConsentEvent.Source.PAGE,
-        topic_ids=[], details={"first_name": subscriber.first_name},
-    )  # fmt: skip
-    assert signup_confirm(subscriber_id=subscriber.pk, event_id=request.pk) is not None
+def test_the_queued_erasure_leaves_nothing(person, run):
+    run(withdraw, person)
+
+    assert not Subscriber.objects.filter(pk=person.pk).exists()
+    assert_nothing_left("ottoline.brisk@example.com", "Ottoline")
 
 
-class TestDelayedErasure:
-    def test_it_does_not_erase_someone_who_confirmed_again_before_it_ran(
-        self, person, django_capture_on_commit_callbacks
-    ):
-        withdraw_leaving_the_erasure_queued(person, django_capture_on_commit_callbacks)
-        sign_up_again_and_confirm(person)
+def test_withdrawing_twice_changes_nothing_the_second_time(person, django_capture_on_commit_callbacks):
+    withdraw(person, erase=False)
 
-        tasks.erase_subscriber(person.pk, str(WithdrawalReason.ONE_CLICK))
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        assert not withdraw(person)
 
-        person.refresh_from_db()
-        assert person.status == Subscriber.Status.ACTIVE
-        assert person.consent_events.filter(kind=ConsentEvent.Kind.CONFIRMED).exists()
-
-    def test_it_does_not_erase_someone_who_signed_up_again_and_has_not_confirmed_yet(
-        self, person, django_capture_on_commit_callbacks
-    ):
-        withdraw_leaving_the_erasure_queued(person, django_capture_on_commit_callbacks)
-        Subscriber.objects.filter(pk=person.pk).update(status=Subscriber.Status.PENDING)
-
-        tasks.erase_subscriber(person.pk, str(WithdrawalReason.ONE_CLICK))
-
-        assert Subscriber.objects.filter(pk=person.pk).exists()
-
-    def test_it_still_erases_someone_who_stayed_withdrawn(self, person, django_capture_on_commit_callbacks):
-        withdraw_leaving_the_erasure_queued(person, django_capture_on_commit_callbacks)
-
-        tasks.erase_subscriber(person.pk, str(WithdrawalReason.ONE_CLICK))
-
-        assert not Subscriber.objects.filter(pk=person.pk).exists()
+    assert ConsentEvent.objects.filter(subscriber=person, kind=ConsentEvent.Kind.WITHDRAWN).count() == 1
+    assert queued == []
