@@ -49,6 +49,15 @@ def _environ(method: str, path: str, body: bytes = b"", **headers: str) -> dict[
 
 def _child(view: str, count: int) -> None:
     """Serve `count` requests of `view` in this process (run under callgrind)."""
+    app = _app_as_under_load()
+    stamp = _form_stamp(app)
+    prefix = f"instructions-{os.getpid()}"
+    for i in range(WARM_UP + count):
+        _serve_one(app, view, stamp, prefix, i)
+
+
+def _app_as_under_load() -> Any:
+    """The WSGI app, with a drain of the intake under way and the sign-up page reused."""
     import django
 
     django.setup()
@@ -61,39 +70,43 @@ def _child(view: str, count: int) -> None:
     app = get_wsgi_application()
     signup.POST_REUSES_PAGE_SECONDS = float("inf")
     redis_client().set(stream.DRAIN_FLAG, "1", ex=3600)
+    return app
 
-    def call(environ: dict[str, Any]) -> tuple[str, bytes]:
-        answer: dict[str, str] = {}
 
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-            answer["status"] = status
+def _call(app: Any, environ: dict[str, Any]) -> tuple[str, bytes]:
+    """One request through `app`: its status line and body."""
+    answer: dict[str, str] = {}
 
-        body = b"".join(app(environ, cast(Any, start_response)))
-        return answer["status"], body
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        answer["status"] = status
 
-    status, page = call(_environ("GET", FORM_PATH))
+    body = b"".join(app(environ, cast(Any, start_response)))
+    return answer["status"], body
+
+
+def _form_stamp(app: Any) -> "re.Match[bytes]":
+    """GET the sign-up form once; every POST reuses its stamp."""
+    status, page = _call(app, _environ("GET", FORM_PATH))
     stamp = re.search(rb'name="stamp" value="([^"]+)"', page)
     if not status.startswith("200") or stamp is None:
         raise RuntimeError(f"could not read the sign-up form: {status}")
-    prefix = f"instructions-{os.getpid()}"
+    return stamp
 
-    def one(i: int) -> None:
-        if view == "hello":
-            environ = _environ("GET", "/bench/hello/")
-            expected = "200"
-        else:
-            body = f"stamp={quote(stamp.group(1).decode())}&email={prefix}-{i}%40example.com"
-            body += "&first_name=Sam&consent=on&website="
-            environ = _environ(
-                "POST", FORM_PATH, body.encode(), CONTENT_TYPE="application/x-www-form-urlencoded", HTTP_ORIGIN=ORIGIN
-            )
-            expected = "302"
-        answer, content = call(environ)
-        if not answer.startswith(expected):
-            raise RuntimeError(f"{view}: {answer} {content[:200]!r}")
 
-    for i in range(WARM_UP + count):
-        one(i)
+def _serve_one(app: Any, view: str, stamp: "re.Match[bytes]", prefix: str, i: int) -> None:
+    if view == "hello":
+        environ = _environ("GET", "/bench/hello/")
+        expected = "200"
+    else:
+        body = f"stamp={quote(stamp.group(1).decode())}&email={prefix}-{i}%40example.com"
+        body += "&first_name=Sam&consent=on&website="
+        environ = _environ(
+            "POST", FORM_PATH, body.encode(), CONTENT_TYPE="application/x-www-form-urlencoded", HTTP_ORIGIN=ORIGIN
+        )
+        expected = "302"
+    answer, content = _call(app, environ)
+    if not answer.startswith(expected):
+        raise RuntimeError(f"{view}: {answer} {content[:200]!r}")
 
 
 def _instructions(env: dict[str, str], view: str, count: int) -> int:

@@ -7,7 +7,7 @@ In one run, on PostgreSQL and Redis, on loopback only:
   sign-up stores), each following one topic and every third a second, each with a
   requested and a confirmed consent event and one delivery of a sent mailing;
 - the purge: `lifecycle.campaign_end` for that campaign, timed, exactly as the
-  hourly beat task calls it (batches of `retention.ERASE_BATCH_SIZE` people);
+  hourly beat task calls it (batches of `erasure.ERASE_BATCH_SIZE` people);
 - meanwhile: real sign-up POSTs to another campaign's form (police recruitment,
   from the presets) under gunicorn at a fixed rate, from a separate process; the
   latency of each is measured from its scheduled start, so queueing counts too.
@@ -23,13 +23,17 @@ import multiprocessing
 import os
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from bench.load import percentile
 from bench.populate import copy_active_subscribers
 from bench.server import gunicorn, prepare_database
 from bench.signup import signup_post, unlimited_signup_env
+
+if TYPE_CHECKING:
+    # Only for annotations: the services import once the benchmark has set Django up.
+    from subscriptions.services.lifecycle import CampaignEnd
 
 DATABASE = "tidings_bench_purge"
 REDIS_DB = 13
@@ -42,7 +46,6 @@ def populate(size: int) -> int:
     from django.db import connection
 
     from subscriptions.models import Campaign, Mailing, Topic
-    from subscriptions.models.mailings import PERSON_BITS
 
     campaign = Campaign.objects.create(
         slug="bench-purge", name="Bench purge", controller_name="Bench Department", sender_name="Bench",
@@ -53,34 +56,54 @@ def populate(size: int) -> int:
     mailing = Mailing.objects.create(campaign=campaign, subject="News", body="Hello", status="sent", sent_count=size)
     copy_active_subscribers(campaign, size, email=lambda i: f"purge{i}@example.com", first_name=lambda i: f"Person{i}")
     with connection.cursor() as cursor:
-        people = "FROM subscriptions_subscriber s WHERE s.campaign_id = %(campaign)s"
         params = {"campaign": campaign.pk, "first": first.pk, "second": second.pk, "mailing": mailing.pk}
-        cursor.execute(
-            "INSERT INTO subscriptions_subscription (subscriber_id, topic_id, created_at, source, ended_reason) "
-            f"SELECT s.id, %(first)s, now(), 'page', '' {people}",
-            params,
-        )
-        cursor.execute(
-            "INSERT INTO subscriptions_subscription (subscriber_id, topic_id, created_at, source, ended_reason) "
-            f"SELECT s.id, %(second)s, now(), 'page', '' {people} AND s.id %% 3 = 0",
-            params,
-        )
-        for kind, details in (("requested", "jsonb_build_object('first_name', s.first_name)"), ("confirmed", "'{}'")):
-            cursor.execute(
-                "INSERT INTO subscriptions_consentevent (subscriber_id, kind, source, created_at, topic_ids, details) "
-                f"SELECT s.id, '{kind}', 'page', now(), jsonb_build_array(%(first)s), {details} {people}",
-                params,
-            )
-        cursor.execute(
-            "INSERT INTO subscriptions_delivery "
-            "(id, mailing_id, subscriber_id, status, created_at, sent_at, attempts, esp_message_id, error) "
-            f"SELECT (%(mailing)s::bigint << {PERSON_BITS}) | s.id, %(mailing)s, s.id, 'sent', now(), now(), 1, '', '' "
-            f"{people}",
-            params,
-        )
+        _subscriptions_insert(cursor, params)
+        _consent_events_insert(cursor, params)
+        _deliveries_insert(cursor, params)
         cursor.execute("VACUUM ANALYZE")
         cursor.execute("CHECKPOINT")  # the purge should not pay for writing out the load
     return campaign.pk
+
+
+# Everyone in the campaign; the statements below take `params` as built by populate().
+PEOPLE = "FROM subscriptions_subscriber s WHERE s.campaign_id = %(campaign)s"
+
+
+def _subscriptions_insert(cursor: Any, params: dict[str, int]) -> None:
+    """Everyone follows the first topic, every third person the second too."""
+    cursor.execute(
+        "INSERT INTO subscriptions_subscription (subscriber_id, topic_id, created_at, source, ended_reason) "
+        f"SELECT s.id, %(first)s, now(), 'page', '' {PEOPLE}",
+        params,
+    )
+    cursor.execute(
+        "INSERT INTO subscriptions_subscription (subscriber_id, topic_id, created_at, source, ended_reason) "
+        f"SELECT s.id, %(second)s, now(), 'page', '' {PEOPLE} AND s.id %% 3 = 0",
+        params,
+    )
+
+
+def _consent_events_insert(cursor: Any, params: dict[str, int]) -> None:
+    """A requested and a confirmed consent event per person."""
+    for kind, details in (("requested", "jsonb_build_object('first_name', s.first_name)"), ("confirmed", "'{}'")):
+        cursor.execute(
+            "INSERT INTO subscriptions_consentevent (subscriber_id, kind, source, created_at, topic_ids, details) "
+            f"SELECT s.id, '{kind}', 'page', now(), jsonb_build_array(%(first)s), {details} {PEOPLE}",
+            params,
+        )
+
+
+def _deliveries_insert(cursor: Any, params: dict[str, int]) -> None:
+    """One sent delivery of the mailing per person, keyed as the fan-out keys it."""
+    from subscriptions.models.mailings import PERSON_BITS
+
+    cursor.execute(
+        "INSERT INTO subscriptions_delivery "
+        "(id, mailing_id, subscriber_id, status, created_at, sent_at, attempts, esp_message_id, error) "
+        f"SELECT (%(mailing)s::bigint << {PERSON_BITS}) | s.id, %(mailing)s, s.id, 'sent', now(), now(), 1, '', '' "
+        f"{PEOPLE}",
+        params,
+    )
 
 
 def _post(target: Any, spec: dict[str, Any], i: int) -> int:
@@ -176,29 +199,12 @@ def run(size: int, rate: float) -> dict[str, Any]:
 
     django.setup()
     import config.celery  # noqa: F401 - the confirmation tasks go to Redis, as in production
-    from subscriptions.models import Campaign, DailyStat, Subscriber
-    from subscriptions.services import lifecycle
+    from subscriptions.models import Campaign
 
     campaign_id = populate(size)
     Campaign.objects.filter(pk=campaign_id).update(ends_on="2020-01-01")
-    with gunicorn(env) as base:
-        spec = signup_post(base, prefix="other")
-        with Load(spec, rate, start=0) as baseline:
-            time.sleep(WARM_UP_SECONDS + BASELINE_SECONDS)
-            settled = time.time() - BASELINE_SECONDS
-            before = _summary([s for s in baseline.latencies() if s[0] >= settled])
-        with Load(spec, rate, start=10**8) as during:
-            time.sleep(2)  # let the load process start and settle before the clock starts
-            started, wall_start = time.perf_counter(), time.time()
-            result = lifecycle.campaign_end(campaign_id=campaign_id)
-            erase_s, wall_end = time.perf_counter() - started, time.time()
-            during_purge = _summary([s for s in during.latencies() if wall_start <= s[0] <= wall_end])
-    erased_counted = sum(
-        DailyStat.objects.filter(campaign_id=campaign_id, metric="erasures").values_list("count", flat=True)
-    )
-    left = Subscriber.objects.filter(campaign_id=campaign_id).count()
-    if (result.erased, erased_counted, left, result.complete) != (size, size, 0, True):
-        raise RuntimeError(f"purge incomplete: {result}, counted {erased_counted}, {left} left")
+    result, erase_s, before, during_purge = _purge_under_load(env, campaign_id, rate)
+    _check_nobody_left(campaign_id, size, result)
     return {
         "bench": "purge",
         "size": size,
@@ -211,6 +217,42 @@ def run(size: int, rate: float) -> dict[str, Any]:
         "rate_rps": rate,
         "people_per_s": round(size / erase_s),
     }
+
+
+def _purge_under_load(
+    env: dict[str, str], campaign_id: int, rate: float
+) -> tuple["CampaignEnd", float, dict[str, Any], dict[str, Any]]:
+    """Sign-ups on another campaign, first alone, then while the campaign ends (timed).
+
+    Returns the purge's result, its seconds, and the sign-ups' figures before and during it.
+    """
+    from subscriptions.services import lifecycle
+
+    with gunicorn(env) as base:
+        spec = signup_post(base, prefix="other")
+        with Load(spec, rate, start=0) as baseline:
+            time.sleep(WARM_UP_SECONDS + BASELINE_SECONDS)
+            settled = time.time() - BASELINE_SECONDS
+            before = _summary([s for s in baseline.latencies() if s[0] >= settled])
+        with Load(spec, rate, start=10**8) as during:
+            time.sleep(2)  # let the load process start and settle before the clock starts
+            started, wall_start = time.perf_counter(), time.time()
+            result = lifecycle.campaign_end(campaign_id=campaign_id)
+            erase_s, wall_end = time.perf_counter() - started, time.time()
+            during_purge = _summary([s for s in during.latencies() if wall_start <= s[0] <= wall_end])
+    return result, erase_s, before, during_purge
+
+
+def _check_nobody_left(campaign_id: int, size: int, result: "CampaignEnd") -> None:
+    """Everyone erased, the campaign marked complete, every erasure counted."""
+    from subscriptions.models import DailyStat, Subscriber
+
+    erased_counted = sum(
+        DailyStat.objects.filter(campaign_id=campaign_id, metric="erasures").values_list("count", flat=True)
+    )
+    left = Subscriber.objects.filter(campaign_id=campaign_id).count()
+    if (result.erased, erased_counted, left, result.complete) != (size, size, 0, True):
+        raise RuntimeError(f"purge incomplete: {result}, counted {erased_counted}, {left} left")
 
 
 def main() -> None:

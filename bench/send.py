@@ -195,44 +195,14 @@ def _measure(
     import django
 
     django.setup()
-    from django.db import transaction
-
     import config.celery  # noqa: F401 - binds the tasks to the broker
-    from subscriptions.models import Delivery, Mailing
-    from subscriptions.services import mailings, sending
 
     campaign, everyone, some = populate(size, throughput_size)
-    big = Mailing.objects.create(campaign=campaign, kind="entity_alert", subject="Kent is recruiting", body=BODY)
-    big.topics.set([everyone])
-    started = time.perf_counter()
-    with transaction.atomic():
-        recipients = sending.mailing_fan_out(mailing=big)
-    fanout_s = time.perf_counter() - started
-    Mailing.objects.filter(pk=big.pk).update(status="sending", recipients_count=recipients)
-
+    big, fanout_s = _fan_out(campaign, everyone)
     ceiling_rate = ceiling(port, sample_payload(big), CEILING_MESSAGES)
-
-    small = Mailing.objects.create(campaign=campaign, kind="entity_alert", subject="Kent is recruiting", body=BODY)
-    small.topics.set([some])
-    with celery_workers(env, workers) as worker:
-        time.sleep(3)  # let the worker processes boot before the clock starts
-        started_at = time.time()
-        mailings.mailing_send_now(mailing_id=small.pk)
-        wait_sent(small.pk, seconds=600)
-        small.refresh_from_db()
-        if small.finished_at is None:
-            raise RuntimeError(f"mailing {small.pk} is sent but has no finish time")
-        msgs_per_s = small.sent_count / (small.finished_at.timestamp() - started_at)
-
-        sending.enqueue_send_tasks(mailing_id=big.pk, count=workers)
-        wait_sent(big.pk, seconds=3 * 3600)
-        peak_kb = max(_status_kb(child, "VmHWM:") for child in _children(worker.pid))
+    small, msgs_per_s, peak_kb = _send_with_workers(env, workers, campaign, some, big)
     time.sleep(1)  # the sink writes its dump as each transaction ends
-    seen = count_sink(dump)
-    runs = Delivery.objects.of_mailing(big.pk) | Delivery.objects.of_mailing(small.pk)
-    deliveries = dict(runs.values_list("pk", "status").iterator())
-    duplicates = sum(n - 1 for n in seen.values() if n > 1) + sum(1 for d in seen if d not in deliveries)
-    lost = sum(1 for pk, status in deliveries.items() if status != "sent" or pk not in seen)
+    duplicates, lost = _exactly_once(count_sink(dump), big.pk, small.pk)
     return {
         "bench": "send",
         "size": size,
@@ -246,6 +216,61 @@ def _measure(
         "throughput_size": small.sent_count,
         "message_bytes": len(sample_payload(big)),
     }
+
+
+def _fan_out(campaign: "Campaign", everyone: "Topic") -> tuple["Mailing", float]:
+    """A mailing to `everyone`, fanned out (timed) and left `sending`; its seconds."""
+    from django.db import transaction
+
+    from subscriptions.models import Mailing
+    from subscriptions.services.sending.fan_out import mailing_fan_out
+
+    big = Mailing.objects.create(campaign=campaign, kind="entity_alert", subject="Kent is recruiting", body=BODY)
+    big.topics.set([everyone])
+    started = time.perf_counter()
+    with transaction.atomic():
+        recipients = mailing_fan_out(mailing=big)
+    fanout_s = time.perf_counter() - started
+    Mailing.objects.filter(pk=big.pk).update(status="sending", recipients_count=recipients)
+    return big, fanout_s
+
+
+def _send_with_workers(
+    env: dict[str, str], workers: int, campaign: "Campaign", some: "Topic", big: "Mailing"
+) -> tuple["Mailing", float, int]:
+    """Real workers send a mailing to `some` (timed: messages/s), then `big` (their peak RSS in kB)."""
+    from subscriptions.models import Mailing
+    from subscriptions.services import mailings
+    from subscriptions.services.sending.send_tasks import enqueue_send_tasks
+
+    small = Mailing.objects.create(campaign=campaign, kind="entity_alert", subject="Kent is recruiting", body=BODY)
+    small.topics.set([some])
+    with celery_workers(env, workers) as worker:
+        time.sleep(3)  # let the worker processes boot before the clock starts
+        started_at = time.time()
+        mailings.mailing_send_now(mailing_id=small.pk)
+        wait_sent(small.pk, seconds=600)
+        small.refresh_from_db()
+        if small.finished_at is None:
+            raise RuntimeError(f"mailing {small.pk} is sent but has no finish time")
+        msgs_per_s = small.sent_count / (small.finished_at.timestamp() - started_at)
+
+        enqueue_send_tasks(mailing_id=big.pk, count=workers)
+        wait_sent(big.pk, seconds=3 * 3600)
+        peak_kb = max(_status_kb(child, "VmHWM:") for child in _children(worker.pid))
+    return small, msgs_per_s, peak_kb
+
+
+def _exactly_once(seen: Counter[int], big_id: int, small_id: int) -> tuple[int, int]:
+    """(duplicates, lost): delivery ids the sink saw twice or that are not the run's, and
+    deliveries not sent or never seen by the sink."""
+    from subscriptions.models import Delivery
+
+    runs = Delivery.objects.of_mailing(big_id) | Delivery.objects.of_mailing(small_id)
+    deliveries = dict(runs.values_list("pk", "status").iterator())
+    duplicates = sum(n - 1 for n in seen.values() if n > 1) + sum(1 for d in seen if d not in deliveries)
+    lost = sum(1 for pk, status in deliveries.items() if status != "sent" or pk not in seen)
+    return duplicates, lost
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 from bench.server import PG_URL, PYTHON, ROOT, bench_env, drive, gunicorn, prepare_database
 
@@ -106,27 +107,13 @@ def run(
         paths_file = str(Path(tmp) / "paths.txt")
         subprocess.run([PYTHON, "-m", "bench.unsubscribe", "--seed", str(subscribers), "--paths", paths_file],
                        cwd=ROOT, env=env, check=True)  # fmt: skip
-        with gunicorn(env) as base:
-            post = {
-                "base": base,
-                "method": "POST",
-                "paths_file": paths_file,
-                "body": "List-Unsubscribe=One-Click",
-                "headers": {"Content-Type": "application/x-www-form-urlencoded"},
-            }
-            drive({"base": base, "path": "/u/0.warm-up/", "method": "POST", "mode": "rate", "rate": 50, "count": 50})
-            with erasure_worker(env) if worker_during_load else nullcontext():
-                steady = drive({**post, "mode": "rate", "rate": rate, "count": count, "start": 0})
-                saturated = drive({**post, "mode": "closed", "concurrency": 8, "duration": seconds, "start": count})
+        steady, saturated = _load(
+            env, paths_file, rate=rate, count=count, seconds=seconds, worker_during_load=worker_during_load
+        )
         # Erasure runs in the worker, in production on its own processes or hosts; by
         # default it starts only now, so the two cores measure the web side alone.
-        with erasure_worker(env):
-            started = time.monotonic()
-            withdrawn, erased = _drain(drain_seconds)
-            drain_s = time.monotonic() - started
-    for figures in (steady, saturated):
-        if set(figures["statuses"]) != {"200"}:
-            raise RuntimeError(f"unexpected responses: {figures['statuses']}")
+        withdrawn, erased, drain_s = _erasures_timed(env, drain_seconds)
+    _check_every_answer_200(steady, saturated)
     return {
         "bench": "unsubscribe",
         "rps": saturated["rps"],
@@ -142,6 +129,40 @@ def run(
         "erasures_per_s": round(erased / drain_s, 1) if drain_s else 0.0,
         "worker_during_load": worker_during_load,
     }
+
+
+def _load(
+    env: dict[str, str], paths_file: str, *, rate: float, count: int, seconds: float, worker_during_load: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One-click POSTs under gunicorn: the figures at a fixed rate, then flat out."""
+    with gunicorn(env) as base:
+        post = {
+            "base": base,
+            "method": "POST",
+            "paths_file": paths_file,
+            "body": "List-Unsubscribe=One-Click",
+            "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+        }
+        drive({"base": base, "path": "/u/0.warm-up/", "method": "POST", "mode": "rate", "rate": 50, "count": 50})
+        with erasure_worker(env) if worker_during_load else nullcontext():
+            steady = drive({**post, "mode": "rate", "rate": rate, "count": count, "start": 0})
+            saturated = drive({**post, "mode": "closed", "concurrency": 8, "duration": seconds, "start": count})
+    return steady, saturated
+
+
+def _erasures_timed(env: dict[str, str], drain_seconds: float) -> tuple[int, int, float]:
+    """A worker erases everyone who withdrew: (withdrawn, erased, seconds it took)."""
+    with erasure_worker(env):
+        started = time.monotonic()
+        withdrawn, erased = _drain(drain_seconds)
+        drain_s = time.monotonic() - started
+    return withdrawn, erased, drain_s
+
+
+def _check_every_answer_200(*runs: dict[str, Any]) -> None:
+    for figures in runs:
+        if set(figures["statuses"]) != {"200"}:
+            raise RuntimeError(f"unexpected responses: {figures['statuses']}")
 
 
 def _drain(drain_seconds: float) -> tuple[int, int]:

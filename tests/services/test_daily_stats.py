@@ -6,12 +6,16 @@ import pytest
 from django.core import mail
 
 from subscriptions.models import ConsentEvent, Delivery, Mailing, Subscriber
-from subscriptions.services import lifecycle, reconfirmation, sending
-from subscriptions.services.sending import Result
+from subscriptions.services import lifecycle, reconfirmation
+from subscriptions.services.erasure import subscriber_erase
+from subscriptions.services.sending.claims import deliveries_mark
+from subscriptions.services.sending.fan_out import mailing_fan_out
 from subscriptions.services.sending.reconcile import delivery_reconcile
-from subscriptions.services.signup import signup_confirm, signup_request
+from subscriptions.services.sending.records import Result
+from subscriptions.services.signup.confirm import signup_confirm
+from subscriptions.services.signup.request import signup_request
 from subscriptions.services.stats import DayCount, stats_by_day, stats_totals
-from subscriptions.services.withdrawal import WithdrawalReason, subscriber_erase, subscriber_withdraw
+from subscriptions.services.withdrawal import WithdrawalReason, subscriber_withdraw
 from tests.support.factories import CampaignFactory, SignupFormFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
@@ -50,12 +54,10 @@ def test_every_flow_counts_and_the_counts_survive_the_campaigns_erasure(campaign
     people = [sign_up_and_confirm(campaign, topic, f"person{i}@example.com") for i in range(4)]
     mailing = Mailing.objects.create(campaign=campaign, subject="News", body="Hello", status=Mailing.Status.SENDING)
     mailing.topics.set([topic])
-    sending.mailing_fan_out(mailing=mailing)
+    mailing_fan_out(mailing=mailing)
     deliveries = list(Delivery.objects.filter(mailing=mailing).order_by("subscriber_id"))
     Delivery.objects.filter(mailing=mailing).update(status="sending")
-    sending.deliveries_mark(
-        mailing_id=mailing.pk, campaign_id=campaign.pk, results={d.pk: Result("sent") for d in deliveries}
-    )
+    deliveries_mark(mailing_id=mailing.pk, campaign_id=campaign.pk, results={d.pk: Result("sent") for d in deliveries})
     delivery_reconcile(delivery_id=deliveries[0].pk, event="bounced")
     delivery_reconcile(delivery_id=deliveries[1].pk, event="complained")
     subscriber_withdraw(subscriber_id=people[2].pk, reason=WithdrawalReason.ONE_CLICK, source="email", erase=False)

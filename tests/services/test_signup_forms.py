@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from subscriptions import selectors
 from subscriptions.models import AuditEvent, ConsentEvent, SignupForm
 from subscriptions.services import data_export
-from subscriptions.services.signup import signup_request
+from subscriptions.services.signup.request import signup_request
 from subscriptions.services.signup_forms import signup_form_publish
 from tests.support.factories import CampaignFactory, SignupFormFactory, StaffUserFactory, TopicFactory
 from tests.support.lifecycle import person_with_history

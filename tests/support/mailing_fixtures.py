@@ -9,9 +9,10 @@ from django.utils import timezone
 
 from subscriptions.mail.mime import MimeTemplate
 from subscriptions.mail.render import mailing_compile
-from subscriptions.mail.transports.base import Transport, transport_for
+from subscriptions.mail.transports.base import Transport
+from subscriptions.mail.transports.choose import transport_for
 from subscriptions.models import Delivery, Mailing, Subscriber, Subscription, Topic
-from subscriptions.services import sending
+from subscriptions.services.sending.fan_out import mailing_fan_out
 from tests.support.factories import CampaignFactory, SubscriberFactory, TopicFactory
 from tests.support.fake_esp import FakeEsp
 from tests.support.local_http import ScriptedService
@@ -65,7 +66,7 @@ def audience(campaign, topics):
 def mailing(campaign, topics, audience):
     """A mailing to topics[0], fanned out to the audience, not yet started."""
     mailing = make_mailing(campaign, topics[:1])
-    Mailing.objects.filter(pk=mailing.pk).update(recipients_count=sending.mailing_fan_out(mailing=mailing))
+    Mailing.objects.filter(pk=mailing.pk).update(recipients_count=mailing_fan_out(mailing=mailing))
     return mailing
 
 
