@@ -10,15 +10,18 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from subscriptions.services import (
     audit,
+    erasure,
     inbound,
     lifecycle,
     preference_emails,
     reconfirmation,
     retention,
-    sending,
     webhooks,
     withdrawal,
 )
+from subscriptions.services.sending.run import mailing_send_batches
+from subscriptions.services.sending.start import mailings_dispatch_due
+from subscriptions.services.sending.sweep import deliveries_sweep
 from subscriptions.services.signup import drain, emails
 
 
@@ -29,7 +32,7 @@ from subscriptions.services.signup import drain, emails
     max_retries=5,
 )
 def erase_subscriber(subscriber_id: int, reason: str) -> None:
-    withdrawal.subscriber_erase(subscriber_id=subscriber_id, reason=withdrawal.WithdrawalReason(reason))
+    erasure.subscriber_erase(subscriber_id=subscriber_id, reason=withdrawal.WithdrawalReason(reason))
 
 
 # Beat runs this every 15 minutes (config/celery.py); a failed run is simply retried
@@ -81,7 +84,7 @@ def send_welcome(subscriber_id: int, topic_ids: list[int]) -> None:
 
 @shared_task(name="subscriptions.dispatch_due_mailings", max_retries=0)
 def dispatch_due_mailings() -> int:
-    return sending.mailings_dispatch_due()
+    return mailings_dispatch_due()
 
 
 # No autoretry: a send task that dies leaves its claims to the sweeper (-> unknown)
@@ -89,12 +92,12 @@ def dispatch_due_mailings() -> int:
 # only ever resend.
 @shared_task(name="subscriptions.send_batch", max_retries=0)
 def send_batch(mailing_id: int, after: int = 0) -> dict[str, int]:
-    return dict(sending.mailing_send_batches(mailing_id=mailing_id, after=after))
+    return dict(mailing_send_batches(mailing_id=mailing_id, after=after))
 
 
 @shared_task(name="subscriptions.sweep_deliveries", max_retries=0)
 def sweep_deliveries() -> dict[str, int]:
-    return sending.deliveries_sweep()
+    return deliveries_sweep()
 
 
 @shared_task(
@@ -152,7 +155,7 @@ def acknowledge_inbound_unsubscribe(self, subscriber_id: int) -> None:  # type: 
     finally:
         # Any other failure (a refused recipient, a template error) still erases.
         if erase:
-            withdrawal.subscriber_erase(subscriber_id=subscriber_id, reason=withdrawal.WithdrawalReason.INBOUND_EMAIL)
+            erasure.subscriber_erase(subscriber_id=subscriber_id, reason=withdrawal.WithdrawalReason.INBOUND_EMAIL)
 
 
 # Daily from beat; a missed run only leaves some old event ids a day longer.

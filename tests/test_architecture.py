@@ -35,9 +35,8 @@ FORBIDDEN = [
 
 
 def _sources(*roots: str) -> list[Path]:
-    return sorted(
-        path for root in roots for path in (ROOT / root).rglob("*.py") if "migrations" not in path.relative_to(ROOT).parts
-    )
+    found = (path for root in roots for path in (ROOT / root).rglob("*.py"))
+    return sorted(path for path in found if "migrations" not in path.relative_to(ROOT).parts)
 
 
 def _module_name(path: Path) -> str:
@@ -57,15 +56,16 @@ def _known(name: str) -> str | None:
 
 def _targets(module: str, node: ast.Import | ast.ImportFrom) -> list[str]:
     if isinstance(node, ast.Import):
-        return [found for alias in node.names if (found := _known(alias.name))]
+        names = [_known(alias.name) for alias in node.names]
+        return [name for name in names if name]
     base = node.module or ""
     if node.level:
         package = module if MODULES[module].name == "__init__.py" else module.rpartition(".")[0]
         for _ in range(node.level - 1):
             package = package.rpartition(".")[0]
         base = f"{package}.{base}" if base else package
-    found = [_known(f"{base}.{alias.name}") for alias in node.names]
-    return [name for name in found if name]
+    names = [_known(f"{base}.{alias.name}") for alias in node.names]
+    return [name for name in names if name]
 
 
 def import_graph() -> dict[str, set[str]]:

@@ -7,7 +7,8 @@ from django.utils import timezone
 
 from subscriptions.addresses import email_hmac
 from subscriptions.models import ConsentEvent, Subscriber, Suppression
-from subscriptions.services.signup import signup_request, stream
+from subscriptions.services.signup import stream
+from subscriptions.services.signup.request import signup_request
 from subscriptions.tasks import erase_subscriber, expire_pending_signups
 from tests.support.factories import (
     CampaignFactory,

@@ -9,15 +9,14 @@ by the state it comes from, so a double click sends once.
 import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
-from email.utils import formataddr
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMultiAlternatives, mailers
 from django.db import transaction
 from django.utils import timezone
 
 from subscriptions import permissions, selectors
+from subscriptions.mail import transactional
 from subscriptions.mail.render import (
     Personal,
     body_problems,
@@ -25,11 +24,10 @@ from subscriptions.mail.render import (
     mailing_compile,
     personal_url_problems,
 )
-from subscriptions.mail.transports.sparkpost import written_for_default_mailer
 from subscriptions.models import AuditEvent, Campaign, Mailing, Permission, Subscriber, Topic
 from subscriptions.services.audit import Actor, actor_name, audit_record, recorded_actor
 from subscriptions.services.enqueue import enqueue_on_commit
-from subscriptions.services.sending import campaign_can_send, mailing_stop
+from subscriptions.services.sending.stop import campaign_can_send, mailing_stop
 
 SENDABLE_KINDS = (Mailing.Kind.NEWSLETTER, Mailing.Kind.ENTITY_ALERT, Mailing.Kind.SERVICE_NOTICE)
 # A schedule this close to now is "now": a form takes a moment to submit.
@@ -292,17 +290,7 @@ def mailing_send_test(*, mailing: Mailing, to: str, first_name: str = "", actor:
     problems = body_problems(mailing.body)
     if problems:
         raise ValidationError(problems)
-    compiled = mailing_compile(mailing=mailing)
-    personal = _inert_personal(first_name)
-    campaign = mailing.campaign
-    message = EmailMultiAlternatives(
-        subject=f"[Test] {compiled.subject}",
-        body=compiled.render_text(personal),
-        from_email=formataddr((campaign.sender_name, campaign.sender_email)),
-        to=[to],
-    )
-    message.attach_alternative(compiled.render_html(personal), "text/html")
-    mailers.default.send_messages([written_for_default_mailer(message)])
+    transactional.mailing_test(mailing=mailing, personal=_inert_personal(first_name), to=to)
     _audit("mailing_test_sent", mailing, actor)
 
 

@@ -19,10 +19,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Q
-from django.urls import reverse
 from django.utils import timezone
 
-from subscriptions.mail.transactional import absolute_url, build_email
+from subscriptions.mail import transactional
 from subscriptions.models import Campaign, Invitation, Membership, Permission
 from subscriptions.permissions import only_known_permissions
 from subscriptions.services.audit import Actor, actor_name, audit_record
@@ -39,10 +38,6 @@ class InvitationUnusable(ValidationError):
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def invitation_url(token: str) -> str:
-    return absolute_url(reverse("staff:invitation_accept", args=[token]))
 
 
 def _granted(permissions: list[str] | tuple[str, ...]) -> list[str]:
@@ -70,12 +65,9 @@ def invitation_create(
         actor=actor, action="invitation_created", campaign_id=campaign.pk, target_type="invitation",
         target_id=invitation.pk, permissions=granted,
     )  # fmt: skip
-    context = {"invitation": invitation, "invitation_url": invitation_url(token)}
     # Mail once the invitation is committed (a link to a rolled-back row would not work),
     # from this process: a task would leave the token in the broker.
-    transaction.on_commit(
-        lambda: build_email(template="staff_invitation", campaign=campaign, to=email, context=context).send()
-    )
+    transaction.on_commit(lambda: transactional.staff_invitation(invitation=invitation, token=token))
     return invitation, token
 
 
