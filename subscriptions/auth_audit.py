@@ -15,7 +15,7 @@ from django.contrib.auth.models import User
 from django.http import HttpRequest
 
 from subscriptions.abuse import client_ip
-from subscriptions.services.audit import audit_record
+from subscriptions.audit import audit_record
 
 ATTEMPTED_NAME_MAX = 64
 

@@ -14,8 +14,8 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Model, QuerySet
 from django.http import Http404
 
+from subscriptions.audit import audit_record
 from subscriptions.models import Campaign, Membership, Permission
-from subscriptions.services.audit import audit_record
 
 StaffUser = User | AnonymousUser
 

@@ -8,8 +8,8 @@ from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from subscriptions import audit
 from subscriptions.services import (
-    audit,
     erasure,
     inbound,
     lifecycle,

@@ -31,6 +31,18 @@ FORBIDDEN = [
     ("subscriptions.models", "subscriptions.views"),
     ("subscriptions.models", "subscriptions.tasks"),
     ("subscriptions.tasks", "subscriptions.views"),
+    # What services build on sits below them.
+    *(
+        (lower, "subscriptions.services")
+        for lower in (
+            "subscriptions.audit",
+            "subscriptions.permissions",
+            "subscriptions.selectors",
+            "subscriptions.tokens",
+            "subscriptions.abuse",
+            "subscriptions.redis_client",
+        )
+    ),
 ]
 
 

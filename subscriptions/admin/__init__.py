@@ -23,6 +23,7 @@ from django.utils.html import format_html
 from subscriptions import permissions, staff_auth
 from subscriptions.admin import data_requests, mailings, signup_forms
 from subscriptions.admin.scope import CampaignListFilter, ReadOnlyAdmin, ScopedAdmin
+from subscriptions.audit import audit_record
 from subscriptions.models import (
     ApiKey,
     AuditEvent,
@@ -40,7 +41,6 @@ from subscriptions.models import (
 )
 from subscriptions.services import lifecycle, privacy
 from subscriptions.services import mailings as mailing_services
-from subscriptions.services.audit import audit_record
 
 
 def _may_use_admin(request: Any) -> bool:

@@ -17,9 +17,9 @@ from django.utils.html import format_html
 
 from subscriptions import permissions, staff_auth
 from subscriptions.admin.scope import CampaignListFilter, ScopedAdmin
+from subscriptions.audit import audit_record
 from subscriptions.models import Mailing, Permission, Subscriber
 from subscriptions.services import mailings as mailing_services
-from subscriptions.services.audit import audit_record
 
 
 class MailingForm(forms.ModelForm):

@@ -19,8 +19,8 @@ from django.db.models import Model, QuerySet
 from django.http import Http404
 
 from subscriptions import permissions
+from subscriptions.audit import audit_record
 from subscriptions.models import Campaign, Topic
-from subscriptions.services.audit import audit_record
 
 # Query-string parameters Django's list filters use, by the kind of field filtered.
 FILTER_SUFFIXES = {False: ("__exact", "__isnull"), True: ("__id__exact", "__isnull")}

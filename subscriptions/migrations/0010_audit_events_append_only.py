@@ -1,6 +1,6 @@
 """The audit table refuses UPDATE and DELETE (PostgreSQL; the SQLite demo has none).
 
-The one exception is the retention job (`services.audit.audit_retention_purge`),
+The one exception is the retention job (`subscriptions.audit.audit_retention_purge`),
 which sets the transaction-local `tidings.audit_retention` flag before deleting rows
 past their retention. Anyone who can run SQL as the app's role could set it too: the
 trigger guards against the application, its pages and mistakes, not against a

@@ -58,7 +58,7 @@ class AuditEvent(models.Model):
     """A staff or operator action, a sign-in, or a system action on staff's behalf.
 
     Append-only: no page changes or deletes one, and on PostgreSQL a trigger refuses
-    UPDATE and DELETE except from the retention job (`services.audit`). Who acted is
+    UPDATE and DELETE except from the retention job (`subscriptions/audit.py`). Who acted is
     kept as they were at the time (`actor_name`), so deleting or renaming a user
     changes nothing here; `actor` and `campaign` are ids without a database
     constraint for the same reason. Holds ids, never a subscriber's personal data.

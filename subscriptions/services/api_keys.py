@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from subscriptions.audit import Actor, actor_name, audit_record
 from subscriptions.models import ApiKey, Campaign
-from subscriptions.services.audit import Actor, actor_name, audit_record
 
 KEY_PREFIX = "tid_"
 # last_used_at is a hint for staff, not a log: write it at most once a minute per key.

@@ -24,9 +24,9 @@ from django.db import connection
 from django.db.models import Count, Q
 from django.utils import dateformat, timezone
 
+from subscriptions.audit import Actor, audit_record, recorded_actor
 from subscriptions.models import Campaign, Mailing, Subscriber
 from subscriptions.services import erasure, mailings
-from subscriptions.services.audit import Actor, audit_record, recorded_actor
 from subscriptions.services.enqueue import enqueue_on_commit
 from subscriptions.services.withdrawal import WithdrawalReason
 

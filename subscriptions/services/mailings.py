@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from subscriptions import permissions, selectors
+from subscriptions.audit import Actor, actor_name, audit_record, recorded_actor
 from subscriptions.mail import transactional
 from subscriptions.mail.render import (
     Personal,
@@ -25,7 +26,6 @@ from subscriptions.mail.render import (
     personal_url_problems,
 )
 from subscriptions.models import AuditEvent, Campaign, Mailing, Permission, Subscriber, Topic
-from subscriptions.services.audit import Actor, actor_name, audit_record, recorded_actor
 from subscriptions.services.enqueue import enqueue_on_commit
 from subscriptions.services.sending.stop import campaign_can_send, mailing_stop
 

@@ -21,10 +21,10 @@ from django.db.models import Max
 
 from subscriptions import selectors
 from subscriptions.addresses import normalise_email
+from subscriptions.audit import Actor, audit_record, recorded_actor
 from subscriptions.models import Campaign, ConsentEvent, Mailing, PrivacyNotice, Subscriber
 from subscriptions.models.subscribers import new_link_key
 from subscriptions.services import data_export, mailings
-from subscriptions.services.audit import Actor, audit_record, recorded_actor
 from subscriptions.services.erasure import held_erasure_complete, subscriber_erase
 from subscriptions.services.withdrawal import WithdrawalReason, subscriber_withdraw
 

@@ -14,8 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
+from subscriptions.audit import Actor, audit_record
 from subscriptions.models import Campaign, SignupForm, Topic
-from subscriptions.services.audit import Actor, audit_record
 
 PUBLISHED = "signup_form_published"
 # What a person sees of a version besides its topics: a change to any is a new version.

@@ -21,10 +21,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from subscriptions.audit import Actor, actor_name, audit_record
 from subscriptions.mail import transactional
 from subscriptions.models import Campaign, Invitation, Membership, Permission
 from subscriptions.permissions import only_known_permissions
-from subscriptions.services.audit import Actor, actor_name, audit_record
 
 
 class InvitationUnusable(ValidationError):

@@ -13,6 +13,7 @@ from django.core import mail
 from django.urls import URLPattern, reverse
 
 from subscriptions.admin import data_requests
+from subscriptions.audit import audit_record
 from subscriptions.models import (
     ApiKey,
     AuditEvent,
@@ -31,7 +32,6 @@ from subscriptions.models import (
     Suppression,
     Topic,
 )
-from subscriptions.services.audit import audit_record
 from tests.support.admin_staff import member, reauthenticated, signed_in
 from tests.support.factories import (
     CampaignFactory,

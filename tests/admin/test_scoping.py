@@ -6,8 +6,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from subscriptions.audit import audit_record
 from subscriptions.models import AuditEvent, ConsentEvent, Mailing, Permission, Subscriber, Suppression
-from subscriptions.services.audit import audit_record
 from tests.support.admin_staff import member, reauthenticated, signed_in
 from tests.support.factories import CampaignFactory, StaffUserFactory, SubscriberFactory, TopicFactory
 from tests.support.lifecycle import person_with_history

@@ -16,10 +16,10 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
+from subscriptions.audit import audit_record
 from subscriptions.models import Membership, Permission
 from subscriptions.services import staff
 from subscriptions.services.api_keys import api_key_create
-from subscriptions.services.audit import audit_record
 from tests.support.chromium import BROWSER_TEST
 from tests.support.factories import CampaignFactory
 from tests.support.staff import staff_client

@@ -9,8 +9,8 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
+from subscriptions.audit import audit_record
 from subscriptions.models import AuditEvent
-from subscriptions.services.audit import audit_record
 from tests.staff.conftest import refusals
 
 pytestmark = pytest.mark.django_db

@@ -5,8 +5,8 @@ import logging
 
 from django.db import transaction
 
+from subscriptions.audit import audit_record
 from subscriptions.models import Mailing
-from subscriptions.services.audit import audit_record
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from subscriptions.audit import audit_record
 from subscriptions.models import AuditEvent, Campaign, Permission
-from subscriptions.services.audit import audit_record
 from subscriptions.views.staff.scope import campaign_for, reauthentication
 
 PAGE_SIZE = 50

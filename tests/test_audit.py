@@ -8,8 +8,8 @@ from django.contrib.auth import get_user_model
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from subscriptions.audit import audit_record, audit_retention_purge
 from subscriptions.models import AuditEvent
-from subscriptions.services.audit import audit_record, audit_retention_purge
 from subscriptions.tasks import audit_retention
 from tests.support.factories import CampaignFactory
 
