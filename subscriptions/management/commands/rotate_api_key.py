@@ -7,7 +7,10 @@ from subscriptions.services.api_keys import api_key_rotate
 
 
 class Command(BaseCommand):
-    help = "Issue a new sign-up API key for a campaign (the previous key stops working)."
+    help = (
+        "Issue a new sign-up API key named 'Default' for a campaign; the key it replaces keeps "
+        "working for API_KEY_ROTATION_OVERLAP_HOURS."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("campaign_slug")
