@@ -143,13 +143,20 @@ def ceiling(port: int, payload: bytes, count: int) -> float:
 
 
 def sample_payload(mailing: "Mailing") -> bytes:
-    from subscriptions.mail.mime import MimeTemplate, Recipient
-    from subscriptions.mail.render import Personal, mailing_compile
+    from subscriptions.mail.letter import Copy, Letter
+    from subscriptions.mail.mime import MimeTemplate
+    from subscriptions.mail.render import mailing_compile
 
-    template = MimeTemplate(compiled=mailing_compile(mailing=mailing), campaign=mailing.campaign)
-    personal = Personal("Person123456", "http://127.0.0.1/u/123456.abcdefghijklmnopqrstuv/",
-                        "http://127.0.0.1/manage/123456.abcdefghijklmnopqrstuv/")  # fmt: skip
-    data = template.as_bytes(Recipient(1234567, "person123456@example.com", personal), message_id="<1.x@bench>")
+    template = MimeTemplate(letter=Letter(compiled=mailing_compile(mailing=mailing), campaign=mailing.campaign))
+    copy = Copy(
+        delivery_id=1234567,
+        address="person123456@example.com",
+        first_name="Person123456",
+        unsubscribe_url="http://127.0.0.1/u/123456.abcdefghijklmnopqrstuv/",
+        manage_url="http://127.0.0.1/manage/123456.abcdefghijklmnopqrstuv/",
+        message_id="<1.x@bench>",
+    )
+    data = template.as_bytes(copy)
     # Same size, but no delivery header: the ceiling's messages are not counted as deliveries.
     return data.replace(b"X-Tidings-Delivery:", b"X-Tidings-Ceiling:")
 

@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from typing import Literal
+from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
 import markdown as markdown_lib
@@ -52,9 +52,23 @@ class Slot:
 Chunks = tuple[str | Slot, ...]
 
 
+class PersonalValues(Protocol):
+    """What differs between two people's copies of one mailing: a Personal, or on the
+    bulk path the person's mail.letter.Copy."""
+
+    @property
+    def first_name(self) -> str: ...
+
+    @property
+    def unsubscribe_url(self) -> str: ...
+
+    @property
+    def manage_url(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Personal:
-    """What differs between two people's copies of one mailing."""
+    """One person's values where no delivery is involved: a preview, a staff test send."""
 
     first_name: str
     unsubscribe_url: str
@@ -67,10 +81,10 @@ class CompiledMailing:
     text: Chunks
     html: Chunks
 
-    def render_text(self, personal: Personal) -> str:
+    def render_text(self, personal: PersonalValues) -> str:
         return _fill(self.text, personal, escape=False)
 
-    def render_html(self, personal: Personal) -> str:
+    def render_html(self, personal: PersonalValues) -> str:
         return _fill(self.html, personal, escape=True)
 
 
@@ -78,7 +92,7 @@ def clean_first_name(name: str) -> str:
     return " ".join(_UNSAFE_NAME_CHARS.sub(" ", name or "").split())[:100]
 
 
-def _fill(chunks: Chunks, personal: Personal, *, escape: bool) -> str:
+def _fill(chunks: Chunks, personal: PersonalValues, *, escape: bool) -> str:
     parts: list[str] = []
     for chunk in chunks:
         if isinstance(chunk, str):

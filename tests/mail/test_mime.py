@@ -1,15 +1,10 @@
+import dataclasses
 from email import message_from_bytes, policy
 
 import pytest
 
-from subscriptions.mail.mime import (
-    MimeTemplate,
-    Recipient,
-    UnsafeHeader,
-    UnsendableAddress,
-    dot_stuff,
-    envelope_address,
-)
+from subscriptions.mail.letter import Copy, Letter
+from subscriptions.mail.mime import MimeTemplate, UnsendableAddress, dot_stuff, envelope_address
 from subscriptions.mail.render import Personal, mailing_compile
 from subscriptions.models import Mailing
 from subscriptions.tokens import make_delivery_reference
@@ -17,8 +12,13 @@ from tests.support.factories import CampaignFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
 
-PERSONAL = Personal(
-    first_name="Zoë", unsubscribe_url="https://t.test/u/1.abc/", manage_url="https://t.test/manage/1.def/"
+ZOE = Copy(
+    delivery_id=7,
+    address="zoe@example.com",
+    first_name="Zoë",
+    unsubscribe_url="https://t.test/u/1.abc/",
+    manage_url="https://t.test/manage/1.def/",
+    message_id="<7.x@police.example.org>",
 )
 
 
@@ -29,7 +29,7 @@ def template():
         campaign=campaign, subject="Ça recrute: Kent", body='Hi {{ first_name|default:"there" }}!\n\n.starts with a dot'
     )
     mailing.topics.set([TopicFactory(campaign=campaign)])
-    return MimeTemplate(compiled=mailing_compile(mailing=mailing), campaign=campaign)
+    return MimeTemplate(letter=Letter(compiled=mailing_compile(mailing=mailing), campaign=campaign))
 
 
 def parse(data: bytes):
@@ -37,7 +37,7 @@ def parse(data: bytes):
 
 
 def test_the_bytes_parse_as_a_two_part_message_with_the_person_in_it(template):
-    data = template.as_bytes(Recipient(7, "zoe@example.com", PERSONAL), message_id="<7.x@police.example.org>")
+    data = template.as_bytes(ZOE)
     message = parse(data)
     assert message.get_content_type() == "multipart/alternative"
     assert message["Subject"] == "Ça recrute: Kent"
@@ -66,26 +66,10 @@ def test_a_hostile_first_name_is_escaped_in_html_and_cannot_break_lines(template
 
 
 def test_every_line_ends_in_crlf_and_fits_smtp(template):
-    data = template.as_bytes(Recipient(7, "zoe@example.com", PERSONAL), message_id="<7.x@d>")
+    data = template.as_bytes(dataclasses.replace(ZOE, message_id="<7.x@d>"))
     lines = data.split(b"\r\n")
     assert all(b"\n" not in line and b"\r" not in line for line in lines)
     assert max(len(line) for line in lines) <= 998
-
-
-def test_message_ids_are_unique_and_on_the_campaign_domain(template):
-    first, second = template.message_id(7), template.message_id(7)
-    assert first != second
-    assert first.startswith("<7.")
-    assert first.endswith("@police.example.org>")
-
-
-def test_the_inbound_unsubscribe_address_joins_the_header_when_the_campaign_accepts_it():
-    campaign = CampaignFactory(inbound_unsubscribe=True, inbound_address="leave@police.example.org")
-    mailing = Mailing.objects.create(campaign=campaign, subject="s", body="b")
-    template = MimeTemplate(compiled=mailing_compile(mailing=mailing), campaign=campaign)
-    assert template.list_unsubscribe(PERSONAL) == {
-        "List-Unsubscribe": "<https://t.test/u/1.abc/>, <mailto:leave@police.example.org?subject=unsubscribe>"
-    }
 
 
 @pytest.mark.parametrize("address", ["a@b.example\r\nBcc: c@d.example", "ñ@example.com", "a b@example.com"])
@@ -100,11 +84,3 @@ def test_an_international_domain_is_sent_as_punycode():
 
 def test_dot_stuffing_doubles_a_leading_dot():
     assert dot_stuff(b"a\r\n.b\r\n..c\r\n") == b"a\r\n..b\r\n...c\r\n"
-
-
-@pytest.mark.parametrize("sender_name", ["Police\r\nBcc: everyone@example.net", "Police\nX-Injected: yes"])
-def test_a_line_break_in_a_header_value_is_refused_not_sent(sender_name):
-    campaign = CampaignFactory(sender_name=sender_name)
-    mailing = Mailing.objects.create(campaign=campaign, subject="Hello", body="Hi")
-    with pytest.raises(UnsafeHeader):
-        MimeTemplate(compiled=mailing_compile(mailing=mailing), campaign=campaign)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from subscriptions.mail.mime import MimeTemplate
+from subscriptions.mail.letter import Letter
 from subscriptions.mail.render import mailing_compile
 from subscriptions.mail.transports.base import Transport
 from subscriptions.mail.transports.choose import transport_for
@@ -72,8 +72,8 @@ def mailing(campaign, topics, audience):
 
 def mailing_transport(mailing: Mailing) -> Transport:
     """The transport the default mailer gives this mailing."""
-    template = MimeTemplate(compiled=mailing_compile(mailing=mailing), campaign=mailing.campaign)
-    return transport_for(alias="default", template=template)
+    letter = Letter(compiled=mailing_compile(mailing=mailing), campaign=mailing.campaign)
+    return transport_for(alias="default", letter=letter)
 
 
 def delivery_statuses(mailing: Mailing) -> dict[str, str]:

@@ -1,5 +1,5 @@
-"""What every transport shares: the Transport protocol, the value types a send is given
-and answers with (Outgoing, Outcomes), and the faults a send can end in, with how an
+"""What every transport shares: the Transport protocol (given each person's
+mail.letter.Copy, answering with Outcomes), and the faults a send can end in, with how an
 SMTP reply or an anymail error becomes one. Which transport a mailer gets is
 transports.choose's to say.
 
@@ -19,7 +19,6 @@ import re
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -27,7 +26,7 @@ import requests
 from anymail.exceptions import AnymailAPIError, AnymailError, AnymailInvalidAddress, AnymailRecipientsRefused
 from celery.exceptions import SoftTimeLimitExceeded
 
-from subscriptions.mail.mime import Recipient
+from subscriptions.mail.letter import Copy
 
 logger = logging.getLogger(__name__)
 
@@ -70,12 +69,6 @@ class Ambiguous(SendFault):
     """The connection failed after the message was handed over: it may have been accepted."""
 
 
-@dataclass(frozen=True)
-class Outgoing:
-    recipient: Recipient
-    message_id: str
-
-
 # Per delivery id: the ESP's message id when sent, else the fault. A delivery missing
 # from the answer was not tried, and is safe to send again.
 Outcomes = dict[int, str | SendFault]
@@ -86,29 +79,29 @@ class Transport(Protocol):
     # The most people one send_many call may carry; None when each is a call of its own anyway.
     max_recipients: int | None
 
-    def send_many(self, items: Sequence[Outgoing]) -> Outcomes:
+    def send_many(self, items: Sequence[Copy]) -> Outcomes:
         """Send to these people; say per delivery how it went (see Outcomes)."""
         ...
 
     def close(self) -> None: ...
 
 
-def send_each(send: Callable[[Outgoing], str], items: Sequence[Outgoing]) -> Outcomes:
+def send_each(send: Callable[[Copy], str], items: Sequence[Copy]) -> Outcomes:
     """One message per call, stopping after a fault that is about the ESP, not the address."""
     outcomes: Outcomes = {}
     for item in items:
         try:
-            outcomes[item.recipient.delivery_id] = send(item)
+            outcomes[item.delivery_id] = send(item)
         except (Permanent, Ambiguous) as fault:
-            outcomes[item.recipient.delivery_id] = fault
+            outcomes[item.delivery_id] = fault
         except (RateLimited, Transient, Misconfigured) as fault:
-            outcomes[item.recipient.delivery_id] = fault
+            outcomes[item.delivery_id] = fault
             break
         except SoftTimeLimitExceeded:
             raise
         except Exception as error:  # noqa: BLE001 - see unexpected_fault
             # Answered here, not raised, so the people sent before it keep their answers.
-            outcomes[item.recipient.delivery_id] = unexpected_fault(error)
+            outcomes[item.delivery_id] = unexpected_fault(error)
             break
     return outcomes
 

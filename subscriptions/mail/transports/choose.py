@@ -5,7 +5,7 @@ messages), else one call per person."""
 from django.core.mail import mailers
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 
-from subscriptions.mail.mime import MimeTemplate
+from subscriptions.mail.letter import Letter
 from subscriptions.mail.transports.anymail import MessageTransport
 from subscriptions.mail.transports.base import Transport
 from subscriptions.mail.transports.mailjet import MailjetBatchTransport, messages_per_call
@@ -13,14 +13,14 @@ from subscriptions.mail.transports.merge import MergeBatchTransport, batching_fo
 from subscriptions.mail.transports.smtp import SmtpTransport
 
 
-def transport_for(*, alias: str, template: MimeTemplate) -> Transport:
+def transport_for(*, alias: str, letter: Letter) -> Transport:
     backend = mailers[alias]
     if isinstance(backend, SmtpBackend):
-        return SmtpTransport(backend=backend, template=template, name=alias)
+        return SmtpTransport(backend=backend, letter=letter, name=alias)
     batching = batching_for(backend)
     if batching is not None:
-        return MergeBatchTransport(backend=backend, template=template, name=alias, batching=batching)
+        return MergeBatchTransport(backend=backend, letter=letter, name=alias, batching=batching)
     per_call = messages_per_call(backend)
     if per_call is not None:
-        return MailjetBatchTransport(backend=backend, template=template, name=alias, per_call=per_call)
-    return MessageTransport(backend=backend, template=template, name=alias)
+        return MailjetBatchTransport(backend=backend, letter=letter, name=alias, per_call=per_call)
+    return MessageTransport(backend=backend, letter=letter, name=alias)

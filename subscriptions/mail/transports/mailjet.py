@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from anymail.message import AnymailMessage
 from django.core.mail.backends.base import BaseEmailBackend
 
-from subscriptions.mail.mime import MimeTemplate
+from subscriptions.mail.letter import Copy, Letter
 from subscriptions.mail.transports.anymail import BatchCalls
-from subscriptions.mail.transports.base import DELIVERY_METADATA, Outgoing, SendFault
+from subscriptions.mail.transports.base import DELIVERY_METADATA, SendFault
 
 # Keyed by anymail's esp_name: the most messages one call may carry.
 MESSAGES_PER_CALL = {"Mailjet": 50}
@@ -25,40 +25,40 @@ def messages_per_call(backend: BaseEmailBackend) -> int | None:
 
 
 class MailjetBatchTransport(BatchCalls):
-    def __init__(self, *, backend: BaseEmailBackend, template: MimeTemplate, name: str, per_call: int) -> None:
-        super().__init__(backend=backend, template=template, name=name)
+    def __init__(self, *, backend: BaseEmailBackend, letter: Letter, name: str, per_call: int) -> None:
+        super().__init__(backend=backend, letter=letter, name=name)
         self.max_recipients = per_call
 
-    def _message(self, item: Outgoing) -> dict[str, object]:
-        compiled, personal = self.template.compiled, item.recipient.personal
+    def _message(self, item: Copy) -> dict[str, object]:
+        compiled = self.letter.compiled
         return {
-            "To": [{"Email": item.recipient.address}],
-            "TextPart": compiled.render_text(personal),
-            "HTMLPart": compiled.render_html(personal),
+            "To": [{"Email": item.address}],
+            "TextPart": compiled.render_text(item),
+            "HTMLPart": compiled.render_html(item),
             "Headers": self.headers(item),
             # anymail's Mailjet webhooks read metadata back from this JSON.
-            "EventPayload": json.dumps({DELIVERY_METADATA: item.recipient.reference}),
+            "EventPayload": json.dumps({DELIVERY_METADATA: item.reference}),
         }
 
-    def _answer(self, message: AnymailMessage, item: Outgoing) -> str | SendFault:
+    def _answer(self, message: AnymailMessage, item: Copy) -> str | SendFault:
         statuses = message.anymail_status.recipients
-        status = statuses.get(item.recipient.address)
+        status = statuses.get(item.address)
         if status is None or status.status != "failed":
             return super()._answer(message, item)
         # anymail calls "failed" each address that Mailjet's answer does not list as
         # sent, matched exactly; one listed in another case was sent all the same.
-        wanted = item.recipient.address.lower()
+        wanted = item.address.lower()
         for address, other in statuses.items():
             if address.lower() == wanted and other.status != "failed" and other.message_id:
                 return str(other.message_id)
         return super()._answer(message, item)  # a refusal
 
-    def build(self, items: Sequence[Outgoing]) -> AnymailMessage:
+    def build(self, items: Sequence[Copy]) -> AnymailMessage:
         message = AnymailMessage(
-            subject=self.template.compiled.subject,
+            subject=self.letter.compiled.subject,
             body="",
-            from_email=self.template.from_header,
-            to=[item.recipient.address for item in items],
+            from_email=self.letter.from_header,
+            to=[item.address for item in items],
         )
         # No body or header is given to anymail, so none is set in Globals to mix with a message's own.
         message.esp_extra = {"Messages": [self._message(item) for item in items]}

@@ -21,11 +21,11 @@ from anymail.message import AnymailMessage
 from django.core.mail.backends.base import BaseEmailBackend
 
 from subscriptions.mail.headers import ONE_CLICK_POST
-from subscriptions.mail.mime import MimeTemplate
-from subscriptions.mail.render import Chunks, CompiledMailing, Personal, Slot, clean_first_name
+from subscriptions.mail.letter import Copy, Letter
+from subscriptions.mail.render import Chunks, CompiledMailing, PersonalValues, Slot, clean_first_name
 from subscriptions.mail.transports import sparkpost
 from subscriptions.mail.transports.anymail import BatchCalls
-from subscriptions.mail.transports.base import DELIVERY_METADATA, Outgoing
+from subscriptions.mail.transports.base import DELIVERY_METADATA
 
 
 def _as_is(text: str) -> str:
@@ -100,7 +100,7 @@ class MergedBody:
             for chunk in chunks
         )
 
-    def values(self, personal: Personal) -> dict[str, str]:
+    def values(self, personal: PersonalValues) -> dict[str, str]:
         name = clean_first_name(personal.first_name)
         values = {"tidings_unsubscribe_url": personal.unsubscribe_url, "tidings_manage_url": personal.manage_url}
         for default, key in self.name_keys.items():
@@ -114,30 +114,28 @@ class MergedBody:
 class MergeBatchTransport(BatchCalls):
     """One call for many people: the body once, with merge fields, and each person's values as merge data."""
 
-    def __init__(self, *, backend: BaseEmailBackend, template: MimeTemplate, name: str, batching: EspBatching) -> None:
-        super().__init__(backend=backend, template=template, name=name)
+    def __init__(self, *, backend: BaseEmailBackend, letter: Letter, name: str, batching: EspBatching) -> None:
+        super().__init__(backend=backend, letter=letter, name=name)
         self.max_recipients: int | None = batching.max_recipients
         self.batching = batching
-        self.body = MergedBody(template.compiled, batching)
-        self.from_email = batching.literal(template.from_header)
+        self.body = MergedBody(letter.compiled, batching)
+        self.from_email = batching.literal(letter.from_header)
 
-    def build(self, items: Sequence[Outgoing]) -> AnymailMessage:
+    def build(self, items: Sequence[Copy]) -> AnymailMessage:
         message = AnymailMessage(
             subject=self.body.subject,
             body=self.body.text,
             from_email=self.from_email,
-            to=[item.recipient.address for item in items],
+            to=[item.address for item in items],
             headers=dict(ONE_CLICK_POST),
         )
         message.attach_alternative(self.body.html, "text/html")
         # merge_data makes anymail send each "to" address a message of its own.
-        message.merge_data = {item.recipient.address: self.body.values(item.recipient.personal) for item in items}
+        message.merge_data = {item.address: self.body.values(item) for item in items}
         if self.batching.global_values:
             message.merge_global_data = dict(self.batching.global_values)
-        message.merge_metadata = {
-            item.recipient.address: {DELIVERY_METADATA: item.recipient.reference} for item in items
-        }
-        message.merge_headers = {item.recipient.address: self.personal_headers(item) for item in items}
+        message.merge_metadata = {item.address: {DELIVERY_METADATA: item.reference} for item in items}
+        message.merge_headers = {item.address: self.personal_headers(item) for item in items}
         if self.batching.names_fields:
             opening, closing = self.batching.field
             message.esp_extra = {"merge_field_format": f"{opening}{{}}{closing}"}

@@ -1,7 +1,7 @@
 """Bulk mail over SMTP (SmtpTransport): each person's pre-serialised bytes
-(mail.mime.MimeTemplate) written over the SMTP backend's own connection, one
-MAIL/RCPT/DATA exchange per person. What each reply means is base.smtp_fault's to say.
-Why: docs/adr/0008-pre-serialised-bulk-mime.md.
+(mail.mime.MimeTemplate, built here from the mailing's Letter) written over the SMTP
+backend's own connection, one MAIL/RCPT/DATA exchange per person. What each reply
+means is base.smtp_fault's to say. Why: docs/adr/0008-pre-serialised-bulk-mime.md.
 """
 
 import contextlib
@@ -11,12 +11,12 @@ from collections.abc import Sequence
 
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 
+from subscriptions.mail.letter import Copy, Letter
 from subscriptions.mail.mime import CRLF, MimeTemplate, dot_stuff
 from subscriptions.mail.transports.base import (
     Ambiguous,
     Misconfigured,
     Outcomes,
-    Outgoing,
     Transient,
     send_each,
     smtp_fault,
@@ -26,9 +26,10 @@ from subscriptions.mail.transports.base import (
 class SmtpTransport:
     max_recipients: int | None = None
 
-    def __init__(self, *, backend: SmtpBackend, template: MimeTemplate, name: str) -> None:
+    def __init__(self, *, backend: SmtpBackend, letter: Letter, name: str) -> None:
         self.backend = backend
-        self.template = template
+        self.sender = letter.sender
+        self.template = MimeTemplate(letter=letter)
         self.name = name
         self.date = email.utils.formatdate(usegmt=True)
 
@@ -73,12 +74,12 @@ class SmtpTransport:
                 self._drop()
         raise smtp_fault(code, reply, stage)
 
-    def send(self, item: Outgoing) -> str:
-        data = dot_stuff(self.template.as_bytes(item.recipient, message_id=item.message_id, date=self.date))
+    def send(self, item: Copy) -> str:
+        data = dot_stuff(self.template.as_bytes(item, date=self.date))
         connection = self._connection()
         try:
-            self._command(connection, "MAIL", (250,), "mail", f"FROM:<{self.template.sender}>")
-            self._command(connection, "RCPT", (250, 251), "rcpt", f"TO:<{item.recipient.address}>")
+            self._command(connection, "MAIL", (250,), "mail", f"FROM:<{self.sender}>")
+            self._command(connection, "RCPT", (250, 251), "rcpt", f"TO:<{item.address}>")
             self._command(connection, "DATA", (354,), "data")
             connection.send(data + (b"" if data.endswith(CRLF) else CRLF) + b"." + CRLF)
         except (smtplib.SMTPServerDisconnected, OSError) as error:
@@ -94,7 +95,7 @@ class SmtpTransport:
             raise smtp_fault(code, reply, "end of DATA")
         return item.message_id.strip("<>")
 
-    def send_many(self, items: Sequence[Outgoing]) -> Outcomes:
+    def send_many(self, items: Sequence[Copy]) -> Outcomes:
         return send_each(self.send, items)
 
     def close(self) -> None:

@@ -1,5 +1,6 @@
-"""Sending one claimed batch: each person's copy, the calls to the transport within the
-rate limit, and the fault and retry loop that settles every person's `Result`."""
+"""Sending one claimed batch: each person's copy (mail.letter.Copy), the calls to the
+transport within the rate limit, and the fault and retry loop that settles every
+person's `Result`."""
 
 import time
 from dataclasses import dataclass, field
@@ -8,13 +9,13 @@ from itertools import takewhile
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
-from subscriptions.mail.mime import MimeTemplate, Recipient, UnsendableAddress, envelope_address
-from subscriptions.mail.render import Personal, link_pattern
+from subscriptions.mail.letter import Copy, Letter
+from subscriptions.mail.mime import UnsendableAddress, envelope_address
+from subscriptions.mail.render import link_pattern
 from subscriptions.mail.transports.base import (
     Ambiguous,
     Misconfigured,
     Outcomes,
-    Outgoing,
     Permanent,
     RateLimited,
     Refused,
@@ -56,7 +57,7 @@ class _Loop:
 
     transport: Transport
     outcome: BatchOutcome
-    pending: list[Outgoing]
+    pending: list[Copy]
     largest_call: int | None
     slots: int = 0  # granted by the rate limit and not used yet
     down_in_a_row: int = 0
@@ -64,7 +65,7 @@ class _Loop:
     waited: float = 0.0  # on rate limits since someone was last done with
 
 
-def batch_send(*, claimed: list[Claimed], transport: Transport, template: MimeTemplate) -> BatchOutcome:
+def batch_send(*, claimed: list[Claimed], transport: Transport, letter: Letter) -> BatchOutcome:
     """Send a claimed batch through every fault the ESP may raise, one slot per person.
 
     Each call carries as many people as the transport takes and the bucket granted.
@@ -75,7 +76,7 @@ def batch_send(*, claimed: list[Claimed], transport: Transport, template: MimeTe
     fails no one: whoever is not done goes back to the queue and the mailing pauses.
     """
     outcome = BatchOutcome()
-    pending = _outgoing(claimed, template, outcome)
+    pending = _copies(claimed, letter, outcome)
     loop = _Loop(transport=transport, outcome=outcome, pending=pending, largest_call=transport.max_recipients)
     while loop.pending and not outcome.stop:
         if loop.slots == 0 and not _slots_take(loop):
@@ -93,7 +94,7 @@ def batch_send(*, claimed: list[Claimed], transport: Transport, template: MimeTe
             outcome.stop, outcome.paused = True, str(misconfigured)
             _give_back(outcome, loop.pending, f"sending paused: {misconfigured}")
         elif faulted:
-            _fault_handle(loop, faulted, outcomes[faulted[0].recipient.delivery_id])
+            _fault_handle(loop, faulted, outcomes[faulted[0].delivery_id])
     return outcome
 
 
@@ -109,17 +110,17 @@ def _slots_take(loop: _Loop) -> bool:
     return True
 
 
-def _finished_record(loop: _Loop, finished: list[tuple[Outgoing, Result]]) -> None:
+def _finished_record(loop: _Loop, finished: list[tuple[Copy, Result]]) -> None:
     loop.pending = loop.pending[len(finished) :]
     loop.slots -= len(finished)
     for item, result in finished:
-        loop.outcome.results[item.recipient.delivery_id] = result
+        loop.outcome.results[item.delivery_id] = result
     if finished:
         loop.down_in_a_row = 0
         loop.retries, loop.waited = 0, 0.0
 
 
-def _fault_handle(loop: _Loop, faulted: list[Outgoing], fault: str | SendFault) -> None:
+def _fault_handle(loop: _Loop, faulted: list[Copy], fault: str | SendFault) -> None:
     """The call stopped at a rate limit or a transient fault: wait, retry, go on one
     person per call, or fail the first person and, when the ESP looks down, stop."""
     if isinstance(fault, RateLimited):
@@ -150,9 +151,9 @@ def _rate_limited(loop: _Loop, fault: RateLimited) -> None:
     _give_back(loop.outcome, loop.pending, "rate limited by the ESP")
 
 
-def _failed_as_down(loop: _Loop, item: Outgoing, fault: str | SendFault) -> None:
+def _failed_as_down(loop: _Loop, item: Copy, fault: str | SendFault) -> None:
     """Out of retries: the person fails, and after ESP_DOWN_AFTER in a row the batch stops."""
-    loop.outcome.results[item.recipient.delivery_id] = Result(Delivery.Status.FAILED, error=str(fault), esp_down=True)
+    loop.outcome.results[item.delivery_id] = Result(Delivery.Status.FAILED, error=str(fault), esp_down=True)
     loop.down_in_a_row += 1
     loop.pending = loop.pending[1:]
     loop.slots -= 1
@@ -163,38 +164,39 @@ def _failed_as_down(loop: _Loop, item: Outgoing, fault: str | SendFault) -> None
         _give_back(loop.outcome, loop.pending, "the ESP looked down; sent again later")
 
 
-def _outgoing(claimed: list[Claimed], template: MimeTemplate, outcome: BatchOutcome) -> list[Outgoing]:
+def _copies(claimed: list[Claimed], letter: Letter, outcome: BatchOutcome) -> list[Copy]:
     """The claimed people to send to, in order; the rest get their result in `outcome`."""
-    pending: list[Outgoing] = []
-    links = {name: link_pattern(name=name) for name in ("unsubscribe", "manage")}
+    pending: list[Copy] = []
+    unsubscribe, manage = link_pattern(name="unsubscribe"), link_pattern(name="manage")
     for row in claimed:
         if not row.eligible:
             outcome.results[row.delivery_id] = Result(Delivery.Status.SKIPPED, error="no longer subscribed")
             continue
         try:
-            recipient = _recipient(row, links)
+            address = envelope_address(row.email)
         except UnsendableAddress as error:
             outcome.results[row.delivery_id] = Result(Delivery.Status.FAILED, error=str(error))
             continue
-        pending.append(Outgoing(recipient=recipient, message_id=template.message_id(row.delivery_id)))
+        pending.append(
+            Copy(
+                delivery_id=row.delivery_id,
+                address=address,
+                first_name=row.first_name,
+                unsubscribe_url=_link(unsubscribe, LinkPurpose.UNSUBSCRIBE, row),
+                manage_url=_link(manage, LinkPurpose.MANAGE, row),
+                message_id=letter.message_id(row.delivery_id),
+            )
+        )
     return pending
 
 
-def _recipient(row: Claimed, links: dict[str, tuple[str, str]]) -> Recipient:
-    def url(name: str, purpose: LinkPurpose) -> str:
-        prefix, suffix = links[name]
-        token = make_link_token_for(purpose=purpose, subscriber_id=row.subscriber_id, link_key=row.link_key)
-        return f"{prefix}{token}{suffix}"
-
-    personal = Personal(
-        first_name=row.first_name,
-        unsubscribe_url=url("unsubscribe", LinkPurpose.UNSUBSCRIBE),
-        manage_url=url("manage", LinkPurpose.MANAGE),
-    )
-    return Recipient(delivery_id=row.delivery_id, address=envelope_address(row.email), personal=personal)
+def _link(pattern: tuple[str, str], purpose: LinkPurpose, row: Claimed) -> str:
+    prefix, suffix = pattern
+    token = make_link_token_for(purpose=purpose, subscriber_id=row.subscriber_id, link_key=row.link_key)
+    return f"{prefix}{token}{suffix}"
 
 
-def _send_call(transport: Transport, call: list[Outgoing]) -> Outcomes:
+def _send_call(transport: Transport, call: list[Copy]) -> Outcomes:
     """One transport call. An exception that is no SendFault (a bad mailer option, a bug
     of ours) pauses the mailing with everyone in the call given back, not failed.
 
@@ -213,24 +215,24 @@ def _send_call(transport: Transport, call: list[Outgoing]) -> Outcomes:
         raise
     except Exception as error:  # noqa: BLE001 - see above
         fault = unexpected_fault(error)
-        return {item.recipient.delivery_id: fault for item in call}
+        return {item.delivery_id: fault for item in call}
 
 
-def _misconfigured(unfinished: list[Outgoing], outcomes: Outcomes) -> Misconfigured | None:
+def _misconfigured(unfinished: list[Copy], outcomes: Outcomes) -> Misconfigured | None:
     """The fault that stopped the call, when it is one of our configuration."""
-    answer = outcomes.get(unfinished[0].recipient.delivery_id) if unfinished else None
+    answer = outcomes.get(unfinished[0].delivery_id) if unfinished else None
     return answer if isinstance(answer, Misconfigured) else None
 
 
-def _settle(call: list[Outgoing], outcomes: Outcomes) -> tuple[list[tuple[Outgoing, Result]], list[Outgoing]]:
+def _settle(call: list[Copy], outcomes: Outcomes) -> tuple[list[tuple[Copy, Result]], list[Copy]]:
     """Split a call's answer: the people done with (in order), then those its ESP fault concerns.
 
     A transport answers in order and stops at a rate-limit or transient fault, so the
     done come first; whoever follows them unanswered was not tried.
     """
-    finished: list[tuple[Outgoing, Result]] = []
+    finished: list[tuple[Copy, Result]] = []
     for item in call:
-        answer = outcomes.get(item.recipient.delivery_id)
+        answer = outcomes.get(item.delivery_id)
         if isinstance(answer, str):
             # Stored as webhooks are matched (reconcile._find): without angle brackets.
             finished.append((item, Result(Delivery.Status.SENT, esp_message_id=answer.strip("<>")[:200])))
@@ -243,12 +245,10 @@ def _settle(call: list[Outgoing], outcomes: Outcomes) -> tuple[list[tuple[Outgoi
         else:
             break
     rest = call[len(finished) :]
-    faulted = list(
-        takewhile(lambda item: isinstance(outcomes.get(item.recipient.delivery_id), RateLimited | Transient), rest)
-    )
+    faulted = list(takewhile(lambda item: isinstance(outcomes.get(item.delivery_id), RateLimited | Transient), rest))
     return finished, faulted
 
 
-def _give_back(outcome: BatchOutcome, items: list[Outgoing], reason: str) -> None:
+def _give_back(outcome: BatchOutcome, items: list[Copy], reason: str) -> None:
     for item in items:
-        outcome.results[item.recipient.delivery_id] = Result(Delivery.Status.QUEUED, error=reason)
+        outcome.results[item.delivery_id] = Result(Delivery.Status.QUEUED, error=reason)

@@ -6,7 +6,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from subscriptions.mail.mime import MimeTemplate
+from subscriptions.mail.letter import Letter
 from subscriptions.mail.render import mailing_compile
 from subscriptions.mail.transports.base import Transport
 from subscriptions.mail.transports.choose import transport_for
@@ -54,11 +54,11 @@ def mailing_send_batches(*, mailing_id: int, after: int = 0, seconds: float = TA
     if not campaign_can_send(mailing.campaign):
         mailing_stop(mailing=mailing, reason="the campaign has ended")
         return Counter()
-    template = MimeTemplate(compiled=mailing_compile(mailing=mailing), campaign=mailing.campaign)
-    transport = transport_for(alias=BULK_MAILER, template=template)
+    letter = Letter(compiled=mailing_compile(mailing=mailing), campaign=mailing.campaign)
+    transport = transport_for(alias=BULK_MAILER, letter=letter)
     run = _Run(after=after)
     try:
-        _batches_send(mailing, transport, template, run, deadline=time.monotonic() + seconds)
+        _batches_send(mailing, transport, letter, run, deadline=time.monotonic() + seconds)
     finally:
         transport.close()
     if run.out_of_time:
@@ -68,9 +68,7 @@ def mailing_send_batches(*, mailing_id: int, after: int = 0, seconds: float = TA
     return run.totals
 
 
-def _batches_send(
-    mailing: Mailing, transport: Transport, template: MimeTemplate, run: _Run, *, deadline: float
-) -> None:
+def _batches_send(mailing: Mailing, transport: Transport, letter: Letter, run: _Run, *, deadline: float) -> None:
     """Batch after batch, beating the heartbeat, until a stop, the deadline, or nothing left."""
     while True:
         heartbeat_set(mailing_id=mailing.pk)
@@ -79,7 +77,7 @@ def _batches_send(
         claimed = _claim_next(mailing, run)
         if not claimed:
             return
-        outcome = batch_send(claimed=claimed, transport=transport, template=template)
+        outcome = batch_send(claimed=claimed, transport=transport, letter=letter)
         run.totals += _batch_record(mailing, claimed, outcome)
         if outcome.stop:
             heartbeat_set(mailing_id=mailing.pk, seconds=ESP_DOWN_REST_SECONDS)

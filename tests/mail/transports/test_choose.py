@@ -3,7 +3,7 @@
 import pytest
 from django.core.mail import mailers
 
-from subscriptions.mail.mime import MimeTemplate
+from subscriptions.mail.letter import Letter
 from subscriptions.mail.render import mailing_compile
 from subscriptions.mail.transports import merge
 from subscriptions.mail.transports.anymail import MessageTransport
@@ -14,14 +14,14 @@ pytestmark = pytest.mark.django_db
 
 
 def test_mailgun_batches_and_other_esps_keep_one_call_per_person(mailgun, mailing, settings):
-    template = MimeTemplate(compiled=mailing_compile(mailing=mailing), campaign=mailing.campaign)
-    assert isinstance(transport_for(alias="default", template=template), merge.MergeBatchTransport)
+    letter = Letter(compiled=mailing_compile(mailing=mailing), campaign=mailing.campaign)
+    assert isinstance(transport_for(alias="default", letter=letter), merge.MergeBatchTransport)
     settings.MAILERS = {
         "default": {"BACKEND": "anymail.backends.postmark.EmailBackend", "OPTIONS": {"server_token": "t"}}
     }
-    assert isinstance(transport_for(alias="default", template=template), MessageTransport)
+    assert isinstance(transport_for(alias="default", letter=letter), MessageTransport)
     settings.MAILERS = {"default": {"BACKEND": "tests.support.fake_esp.FakeEspBackend"}}
-    assert isinstance(transport_for(alias="default", template=template), MessageTransport)
+    assert isinstance(transport_for(alias="default", letter=letter), MessageTransport)
     assert merge.batching_for(mailers["default"]) is None
 
 

@@ -144,7 +144,7 @@ def test_an_exception_out_of_a_whole_call_pauses_the_mailing(mailing, fake_esp, 
 
 class _AddressQuotingTransport(_BrokenTransport):
     def send_many(self, items):
-        raise KeyError(items[0].recipient.address)
+        raise KeyError(items[0].address)
 
 
 def test_an_unexpected_error_quoting_an_address_is_shown_and_logged_without_it(
