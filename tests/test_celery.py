@@ -1,6 +1,10 @@
+import ast
+from pathlib import Path
+
 import pytest
 
 from config.celery import app as celery_app
+from subscriptions.services.enqueue import enqueue
 from subscriptions.tasks import erase_subscriber, expire_pending_signups
 
 
@@ -64,3 +68,25 @@ def test_each_task_is_enqueued_on_its_own_queue_only(redis_client):
     erase_subscriber.delay(2, "one_click")
 
     assert (redis_client.llen("bulk"), redis_client.llen("transactional")) == (1, 2)
+
+
+def _enqueued_names() -> set[str]:
+    """Every task name a service passes to enqueue / enqueue_on_commit, read from the source."""
+    names = set()
+    for path in (Path(__file__).resolve().parents[1] / "subscriptions" / "services").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            called = isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("enqueue", "enqueue_on_commit")
+            if called and node.args and isinstance(node.args[0], ast.Constant):
+                names.add(node.args[0].value)
+    return names
+
+
+def test_every_task_a_service_enqueues_by_name_is_registered_under_that_name():
+    names = _enqueued_names()
+    assert len(names) >= 12, names  # the reader finds the calls at all
+    assert names - set(celery_app.tasks) == set()
+
+
+def test_a_service_that_enqueues_an_unknown_name_fails_loudly():
+    with pytest.raises(celery_app.tasks.NotRegistered):
+        enqueue("subscriptions.no_such_task")
