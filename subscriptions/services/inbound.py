@@ -1,19 +1,9 @@
 """Unsubscribe by email: reading an inbound message, and acknowledging it.
 
-A reply to a newsletter quotes the newsletter, and every newsletter says
-"Unsubscribe" at the bottom. So only what the sender wrote counts: the subject,
-and the body above the quoted original. Automatic replies and messages the provider
-marked as spam are ignored. So is anything whose From the receiving server did not
-positively authenticate (DMARC pass, or DKIM/SPF pass for the From domain): the From
-of an email is trivially forged, and acting on it would let anyone erase anyone.
-Nobody is replied to either, since a reply to a forged From would mail the victim.
-
-Who vouched matters as much as what they said: anyone can write an
-Authentication-Results header into the message they send. Only a header carrying
-the authserv-id of our receiving ESP (settings.INBOUND_AUTHSERV_IDS, RFC 8601 2.5),
-and on top, where the last server to receive the message puts its own, is read.
-With no authserv-id configured, no inbound message counts as authenticated, so an
-"unsubscribe me" email withdraws nobody (docs/unsubscribe.md).
+Only what the sender wrote counts (the subject, and the body above any quoted
+original); automatic replies and spam are ignored, and so is any message whose From
+our receiving ESP (settings.INBOUND_AUTHSERV_IDS) did not authenticate. Why:
+docs/adr/0011-inbound-unsubscribe-needs-an-authenticated-sender.md.
 """
 
 import logging

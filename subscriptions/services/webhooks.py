@@ -1,28 +1,15 @@
 """What email providers tell us through django-anymail: delivery events and inbound mail.
 
-Anymail's webhook views authenticate every request before any signal fires (the
-shared basic-auth secret, plus the provider's signature where it has one; see
-views/webhooks.py, which refuses everything while no secret is set, and every ESP
-but the configured one). Here an event older than WEBHOOK_MAX_AGE_SECONDS is
-refused (a 400, logged), so a captured event cannot be replayed later; each other
-event is acted on once, keyed by the provider's event id in WebhookEvent, inside
-the same transaction as its effects, so a retried or concurrent duplicate changes
-nothing and a failed one can be retried. The window is shorter than the ids are
-kept, so a replay inside it is a duplicate.
-
-An event names its delivery by the reference the message carried (metadata
-`delivery_ref`, tokens.make_delivery_reference); one whose tag does not verify is
-matched by the ESP's message id instead, as mail sent before references were
-tagged is.
-
-Tracking events reconcile the delivery and its mailing's counts through
-services.reconcile, then:
+Each event is refused when stale, acted on once (keyed by the provider's event id, in
+the same transaction as its effects) and matched to its delivery by the tagged
+reference the message carried. Tracking events reconcile the delivery and its
+mailing's counts (services/sending/reconcile.py), then:
   hard bounce       -> withdrawn (status bounced), erased, suppressed as hard_bounce
   complaint         -> withdrawn, erased, suppressed as complaint
   ESP unsubscribe   -> withdrawn, erased
   click             -> one more on that link's LinkClickCount
-Opens and clicks are counts per mailing and per link, never rows about a person,
-and nothing at all when the campaign's tracking mode is off.
+Inbound "unsubscribe me" mail is read by services/inbound.py. Why events are trusted
+only so: docs/adr/0010-webhooks-trusted-only-when-verified.md.
 """
 
 import datetime

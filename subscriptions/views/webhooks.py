@@ -1,22 +1,10 @@
 """django-anymail's webhook URLs: the configured ESP's only, and none until a secret is set.
 
-Anymail alone accepts unauthenticated webhooks with only a warning when
-ANYMAIL_WEBHOOK_SECRET is unset. Its events can erase people (a bounce, a
-complaint, an "unsubscribe me" email), so here every anymail webhook answers 403,
-writing nothing, until the secret exists. With it, anymail checks the basic-auth
-credentials and, for providers that sign their webhooks, the signature too.
-
-Anymail has endpoints for some fifteen ESPs, most of which sign nothing. Were they
-all open, the signature check of a signing ESP (Mailgun's, say) would be bypassed by
-posting the same forged event to an unsigned ESP's endpoint: so only the endpoints of
-the ESPs named in settings.MAILERS answer; every other one is a 404, as if absent.
-
-On top of anymail's own checks:
-- Mailgun signs only a timestamp and a token, not the event, so the signature's
-  timestamp must be inside WEBHOOK_MAX_AGE_SECONDS and each token is taken once;
-- Amazon SES posts through SNS, whose signature anymail does not check: it is
-  checked here (subscriptions.sns), with the topic pinned and the time fresh.
-Every event's own date is checked against the same window in services.webhooks.
+Every anymail webhook answers 403 while ANYMAIL_WEBHOOK_SECRET is unset, and only the
+endpoints of the ESPs in settings.MAILERS answer (every other one is a 404). On top of
+anymail's own checks, Mailgun's signed timestamp must be fresh and each token is taken
+once, and Amazon SES's SNS messages are verified here (subscriptions.sns). Why:
+docs/adr/0010-webhooks-trusted-only-when-verified.md.
 """
 
 import datetime
