@@ -23,19 +23,9 @@ from subscriptions.services import webhooks
 from subscriptions.services.webhooks import Outcome
 from subscriptions.tokens import make_delivery_reference
 from tests.support.nothing_left import assert_nothing_left
-from tests.support.webhooks import EMAIL, NAME, webhook_campaign, webhook_person
+from tests.support.webhooks import EMAIL, NAME
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def campaign():
-    return webhook_campaign()
-
-
-@pytest.fixture
-def person(campaign):
-    return webhook_person(campaign)
 
 
 @pytest.fixture

@@ -14,19 +14,9 @@ from subscriptions.services import webhooks
 from subscriptions.services.webhooks import Outcome
 from tests.support.nothing_left import assert_nothing_left
 from tests.support.signup import last_mail_to
-from tests.support.webhooks import EMAIL, INBOUND, NAME, webhook_campaign, webhook_person
+from tests.support.webhooks import EMAIL, INBOUND, NAME
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def campaign():
-    return webhook_campaign()
-
-
-@pytest.fixture
-def person(campaign):
-    return webhook_person(campaign)
 
 
 @pytest.fixture(autouse=True)
