@@ -75,8 +75,9 @@ def _enqueued_names() -> set[str]:
     names = set()
     for path in (Path(__file__).resolve().parents[1] / "subscriptions" / "services").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            called = isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("enqueue", "enqueue_on_commit")
-            if called and node.args and isinstance(node.args[0], ast.Constant):
+            if not isinstance(node, ast.Call) or getattr(node.func, "id", None) not in ("enqueue", "enqueue_on_commit"):
+                continue
+            if node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
                 names.add(node.args[0].value)
     return names
 
