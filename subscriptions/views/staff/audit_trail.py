@@ -87,7 +87,7 @@ def audit_trail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     return render(request, "staff/audit_trail.html", context, status=400 if form.errors else 200)
 
 
-def _cell(value: object) -> str:
+def csv_cell(value: object) -> str:
     text = str(value)
     # A spreadsheet runs a cell that starts like a formula: a name is not a formula.
     return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
@@ -106,7 +106,7 @@ def _rows(events: QuerySet[AuditEvent]) -> Iterator[str]:
         operator = "yes" if event.actor_is_operator else "no"
         target_id = "" if event.target_id is None else event.target_id
         row = [event.created_at.isoformat(), event.actor_name, operator, event.action, event.target_type, target_id]
-        yield writer.writerow([_cell(value) for value in [*row, details]])
+        yield writer.writerow([csv_cell(value) for value in [*row, details]])
 
 
 @login_required

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from subscriptions.views.staff import api_keys, audit_trail, home, invitations, team
+from subscriptions.views.staff import api_keys, audit_trail, dashboard, home, invitations, team
 
 app_name = "staff"
 
@@ -9,6 +9,10 @@ campaign = "campaigns/<int:campaign_id>"
 urlpatterns = [
     path("", home.my_campaigns, name="home"),
     path("invitations/<str:token>/", invitations.invitation_accept, name="invitation_accept"),
+    path(f"{campaign}/", dashboard.dashboard_page, name="dashboard"),
+    path(f"{campaign}/dashboard/<slug:chart>.svg", dashboard.dashboard_chart, name="dashboard_chart"),
+    path(f"{campaign}/dashboard/daily.csv", dashboard.dashboard_daily_csv, name="dashboard_daily_csv"),
+    path(f"{campaign}/dashboard/topics.csv", dashboard.dashboard_topics_csv, name="dashboard_topics_csv"),
     path(f"{campaign}/team/", team.team, name="team"),
     path(f"{campaign}/team/invite/", team.invite, name="team_invite"),
     path(f"{campaign}/team/members/<int:membership_id>/", team.member, name="team_member"),
