@@ -28,7 +28,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/9
 .PHONY: help run test lint typecheck check-python install install-dev assets clean
 
 help:
-	@echo "make run    install, migrate, load the presets, create a demo staff user, serve on http://$(HOST):$(PORT)/"
+	@echo "make run    install, migrate, load the presets (and, in the demo, generated daily counts), create a demo staff user, serve on http://$(HOST):$(PORT)/"
 	@echo "make test   install and run the whole test suite against PostgreSQL and Redis"
 	@echo "make lint   ruff check and format check;  make typecheck  mypy"
 
@@ -61,6 +61,8 @@ assets: node_modules/.installed
 # /dev/outbox/. `make run` is a local run, never production (that is the container
 # image, whose entrypoint creates no demo user): DEBUG defaults to true in both modes,
 # and the demo staff user is created with --force even if DEBUG=false was asked for.
+# Only the embedded demo gets generated daily counts (generate_demo_history), so its
+# dashboard has weeks of history; a full-stack run keeps the counts it really has.
 run: install
 	@if [ -n "$$DATABASE_URL" ] && [ -n "$$REDIS_URL" ]; then \
 		set -e; \
@@ -75,6 +77,7 @@ run: install
 		export DEBUG=$${DEBUG:-true} SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)}; \
 		$(PY) manage.py migrate --noinput; \
 		$(PY) manage.py load_presets; \
+		$(PY) manage.py generate_demo_history; \
 		$(PY) manage.py create_demo_user; \
 		exec $(PY) manage.py runserver $(HOST):$(PORT); \
 	fi

@@ -13,6 +13,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -23,7 +24,7 @@ from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare
 
 from subscriptions.addresses import email_hmac
-from subscriptions.redis_client import HotScript
+from subscriptions.redis_client import HotScript, redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -206,19 +207,59 @@ def signup_checks(*, ip: str | None, campaign_id: int, email: str) -> list[tuple
     API has its own per-key limit instead), per address, and on confirmation mail."""
     address = f"{campaign_id}:{email_hmac(email)}"
     per_ip = [(ip, limit) for limit in _ip_limits()] if ip is not None else []
-    per_address_hour, window, per_week, per_hour = _mail_limits_of(
-        settings.SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR,
-        settings.CONFIRMATION_EMAIL_WINDOW_SECONDS,
-        settings.CONFIRMATION_EMAILS_PER_WEEK,
-        settings.CONFIRMATION_EMAILS_PER_HOUR,
-    )
+    per_address_hour, window, per_week, per_hour = _mail_limits()
     return [
         *per_ip,
         (address, per_address_hour),
         (address, window),
         (address, per_week),
-        (f"campaign:{campaign_id}", per_hour),
+        (_campaign_key(campaign_id), per_hour),
     ]
+
+
+def _mail_limits() -> tuple[Limit, ...]:
+    return _mail_limits_of(
+        settings.SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR,
+        settings.CONFIRMATION_EMAIL_WINDOW_SECONDS,
+        settings.CONFIRMATION_EMAILS_PER_WEEK,
+        settings.CONFIRMATION_EMAILS_PER_HOUR,
+    )
+
+
+def _campaign_key(campaign_id: int) -> str:
+    return f"campaign:{campaign_id}"
+
+
+@dataclass(frozen=True)
+class ConfirmationCap:
+    """One campaign's circuit breaker in the current hour."""
+
+    sent: int  # confirmation emails let through this hour
+    limit: int
+    resets_at: float  # unix time the hour turns and the count starts again
+
+    @property
+    def reached(self) -> bool:
+        # LIMITS_LUA refuses a request when count + 1 > limit: at the limit, the next one is refused.
+        return self.sent >= self.limit
+
+
+def confirmation_caps(campaign_ids: Collection[int]) -> dict[int, ConfirmationCap]:
+    """Each campaign's confirmation-email circuit breaker, read without counting a
+    request: one MGET of the counters the sign-up's admission increments."""
+    per_hour = _mail_limits()[-1]
+    ids = sorted(campaign_ids)
+    keys = _counter_keys([(_campaign_key(campaign_id), per_hour) for campaign_id in ids])
+    resets_at = float((int(time.time()) // per_hour.seconds + 1) * per_hour.seconds)
+    if settings.REDIS_URL:
+        values = list(redis_client().mget(keys)) if keys else []
+    else:
+        found = cache.get_many(keys)
+        values = [found.get(key) for key in keys]
+    return {
+        campaign_id: ConfirmationCap(sent=int(value or 0), limit=per_hour.count, resets_at=resets_at)
+        for campaign_id, value in zip(ids, values, strict=True)
+    }
 
 
 def claim_manage_link_email(*, campaign_id: int, email: str, ip: str | None = None) -> None:

@@ -2,12 +2,14 @@
 and each page reflows at 320 px with no sideways scrolling.
 
 The pages are those of the staff area (sign-in, second factor, My campaigns, team, API
-keys, audit trail, invitations), signed out and signed in. The Django admin is the
+keys, audit trail, invitations), signed out and signed in; My campaigns also with figures
+and every warning showing. The Django admin is the
 operators' tool and is not among them. axe is injected from npm's axe-core with the
 page's CSP bypassed for that one script; the pages themselves are served as in
 production. Skipped where Chromium is not installed.
 """
 
+import datetime
 from pathlib import Path
 
 import pytest
@@ -15,13 +17,17 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
+from subscriptions import abuse
 from subscriptions.audit import audit_record
-from subscriptions.models import Membership, Permission
+from subscriptions.models import DailyStat, Mailing, Membership, Permission
 from subscriptions.services import staff
 from subscriptions.services.api_keys import api_key_create
+from subscriptions.services.campaign_summary import BACKLOG_WARNING
+from subscriptions.services.signup import stream
 from tests.support.chromium import BROWSER_TEST
-from tests.support.factories import CampaignFactory
+from tests.support.factories import CampaignFactory, SubscriberFactory
 from tests.support.staff import staff_client
 
 AXE = Path(settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
@@ -128,3 +134,42 @@ def test_the_enrolment_and_error_pages_pass_axe_and_reflow(live_server, browser,
     found += [f"TOTP form with an error: {v['id']}: {v['help']}" for v in result["violations"]]
     assert page.locator(".govuk-error-summary").is_visible()
     assert found == [], "\n".join(found)
+
+
+def test_my_campaigns_with_figures_and_every_warning_passes_axe_and_reflows(
+    live_server, browser, campaign_with_history, django_user_model, settings, redis_client
+):
+    """Long numbers, a scheduled mailing, and all three warnings at once: the page at its fullest."""
+    campaign = campaign_with_history
+    SubscriberFactory.create_batch(3, campaign=campaign)
+    today = timezone.localdate()
+    for metric, count in (("signups", 12_345), ("sends", 1_234_567), ("complaints", 4_000)):
+        DailyStat.objects.create(campaign=campaign, day=today, metric=metric, count=count)
+    Mailing.objects.create(
+        campaign=campaign, subject="Recruitment opens in Kent: apply by the end of the month", body="Hello",
+        status=Mailing.Status.SCHEDULED, scheduled_at=timezone.now() + datetime.timedelta(days=3),
+    )  # fmt: skip
+    settings.CONFIRMATION_EMAILS_PER_HOUR = 1
+    abuse.claim_confirmation_email(campaign_id=campaign.pk, email="someone@example.com")
+    pipe = redis_client.pipeline(transaction=False)
+    for _ in range(BACKLOG_WARNING + 1):
+        pipe.xadd(stream.STREAM, {stream.FIELD: "sealed"})
+    pipe.execute()
+    member = django_user_model.objects.create_user("kim", "kim@force.example.org", "x-long-enough-password-1")
+    Membership.objects.create(user=member, campaign=campaign, permissions=list(Permission.values))
+    cookie = staff_client(Client(), member).cookies[settings.SESSION_COOKIE_NAME]
+    context = browser.new_context(bypass_csp=True)
+    context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
+    page = context.new_page()
+
+    found = [problem for width in WIDTHS for problem in problems_on(page, live_server.url + "/staff/", width)]
+
+    assert found == [], "\n".join(found)
+    shown = page.locator("main").inner_text()
+    for words in ("sign-ups are waiting to be recorded", "Sign-ups are turned away", "over the bulk senders' limit"):
+        assert words in shown, words
+    without_js = browser.new_context(java_script_enabled=False)
+    without_js.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
+    plain = without_js.new_page()
+    plain.goto(live_server.url + "/staff/")
+    assert "12,345" in plain.locator("main").inner_text(), "the figures need no script"
