@@ -171,7 +171,9 @@ def topic_counts(
     topics = Topic.objects.filter(campaign_id=campaign_id)
     if name_contains:
         topics = topics.filter(name__icontains=name_contains)
-    topics = topics.annotate(active=Count("subscriptions", filter=_active_following("subscriptions__")))
+    # Only the campaign's own people, even if a row ever tied a topic to another campaign's.
+    own = _active_following("subscriptions__") & Q(subscriptions__subscriber__campaign_id=campaign_id)
+    topics = topics.annotate(active=Count("subscriptions", filter=own))
     by_name = Lower("name").desc() if descending and sort == "name" else Lower("name").asc()
     by_count = F("active").desc() if descending else F("active").asc()
     ordering = [by_count, Lower("name").asc()] if sort == "count" else [by_name]

@@ -245,3 +245,10 @@ def test_a_year_of_43_forces_is_a_handful_of_queries(campaign_a, viewer_a, signe
     assert sum(responses["dashboard"].context["series"].signups) == 365
     assert [topic.active for topic in responses["dashboard"].context["topics"]] == [1] * 43
     assert len(responses["dashboard_daily_csv"].content.decode().splitlines()) == 1 + 365
+
+
+@pytest.mark.parametrize("name", ["dashboard", "dashboard_daily_csv", "dashboard_topics_csv"])
+def test_no_page_or_download_of_campaign_figures_is_kept_in_a_cache(name, figures_a, viewer_a, signed_in):
+    response = signed_in(viewer_a).get(url(name, figures_a))
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]

@@ -5,6 +5,7 @@ export is itself an event."""
 import csv
 import datetime
 import json
+import unicodedata
 from collections.abc import Iterator
 
 from django import forms
@@ -89,8 +90,10 @@ def audit_trail(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 def csv_cell(value: object) -> str:
     text = str(value)
-    # A spreadsheet runs a cell that starts like a formula: a name is not a formula.
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    # A spreadsheet runs a cell that starts like a formula, also after leading spaces or
+    # line breaks, or with a full-width sign (U+FF1D): a name is not a formula.
+    first = unicodedata.normalize("NFKC", text.lstrip(" \t\r\n"))[:1]
+    return f"'{text}" if first in ("=", "+", "-", "@") or text[:1] in ("\t", "\r", "\n") else text
 
 
 class _Echo:

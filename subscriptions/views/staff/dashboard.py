@@ -134,6 +134,7 @@ def _daily_context(campaign: Campaign, query: DashboardQuery, series: DailySerie
     }
 
 
+@never_cache
 @login_required
 @require_GET
 def dashboard_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
@@ -192,6 +193,7 @@ def _csv_response(rows: list[list[object]], filename: str) -> HttpResponse:
     return response
 
 
+@never_cache
 @login_required
 @require_GET
 def dashboard_daily_csv(request: HttpRequest, campaign_id: int) -> HttpResponse:
@@ -206,6 +208,7 @@ def dashboard_daily_csv(request: HttpRequest, campaign_id: int) -> HttpResponse:
     return _csv_response(rows, filename)
 
 
+@never_cache
 @login_required
 @require_GET
 def dashboard_topics_csv(request: HttpRequest, campaign_id: int) -> HttpResponse:
