@@ -238,7 +238,7 @@ class TestIntakeBacklog:
 
         assert BACKLOG_WARNING == 9000, "a minute of recording at 150 sign-ups a second"
         # The queue is every campaign's: only operators see how long it is.
-        assert "Warning Sign-ups are waiting to be recorded, more than a minute behind." in member_page
+        assert "Warning More than a minute's sign-ups are waiting to be recorded." in member_page
         assert "9,001" not in member_page
         assert "Warning 9,001 sign-ups are waiting to be recorded, about 2 minutes of recording." in operator_page
         assert member_page.count("waiting to be recorded") == 1, "once for the page, not per campaign"
