@@ -302,7 +302,9 @@ def alert_prefill(*, topic: Topic) -> dict[str, object]:
         "kind": Mailing.Kind.ENTITY_ALERT,
         "topics": [topic.pk],
         "subject": f"{topic.name}: {status}",
-        "body": f'Hello {{{{ first_name|default:"there" }}}},\n\n{topic.name} is now **{status.lower()}**.\n',
+        # The status is staff's own words ("Recruiting now", "Closed"): quoted as written, never
+        # fitted into a sentence that only reads right for some of them.
+        "body": f'Hello {{{{ first_name|default:"there" }}}},\n\n{topic.name} has a new status: **{status}**.\n',
     }
 
 

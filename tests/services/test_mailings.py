@@ -168,4 +168,5 @@ def test_a_new_public_status_offers_a_prefilled_alert(campaign, topics):
     mailing = mailings.alert_draft_create(topic=topic)
     assert (mailing.kind, mailing.status, list(mailing.topics.all())) == ("entity_alert", "draft", [topic])
     assert mailing.subject == f"{topic.name}: Recruiting now"
-    assert "recruiting now" in mailing.body
+    assert f"{topic.name} has a new status: **Recruiting now**." in mailing.body
+    assert "is now" not in mailing.body, "no sentence that reads wrongly for some statuses"
