@@ -11,7 +11,6 @@ from django.utils import timezone
 
 from subscriptions.audit import audit_record
 from subscriptions.models import AuditEvent
-from subscriptions.views.staff.audit_trail import csv_cell
 from tests.staff.conftest import refusals
 
 pytestmark = pytest.mark.django_db
@@ -128,13 +127,3 @@ def test_a_member_of_another_campaign_gets_404(campaign_a, campaign_b, make_memb
 
 def test_the_home_page_links_to_it_for_members_with_the_permission(campaign_a, officer_a, signed_in):
     assert trail_url(campaign_a) in signed_in(officer_a).get(reverse("staff:home")).content.decode()
-
-
-@pytest.mark.parametrize("text", ["=1+1", " =1+1", "\n=1+1", "\uff1dHYPERLINK(1)", "\uff0b1", "@SUM(A1)", "\t1", "-1"])
-def test_a_csv_cell_that_a_spreadsheet_would_run_is_defused(text):
-    assert csv_cell(text) == f"'{text}"
-
-
-@pytest.mark.parametrize("text", ["Kent Police", "Ad hoc updates", "", "50%"])
-def test_a_csv_cell_of_plain_text_is_left_as_it_is(text):
-    assert csv_cell(text) == text

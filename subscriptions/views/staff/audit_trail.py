@@ -5,7 +5,6 @@ export is itself an event."""
 import csv
 import datetime
 import json
-import unicodedata
 from collections.abc import Iterator
 
 from django import forms
@@ -20,6 +19,7 @@ from django.views.decorators.http import require_GET
 
 from subscriptions.audit import audit_record
 from subscriptions.models import AuditEvent, Campaign, Permission
+from subscriptions.views.staff.downloads import csv_cell
 from subscriptions.views.staff.scope import campaign_for, reauthentication
 
 PAGE_SIZE = 50
@@ -86,14 +86,6 @@ def audit_trail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     query.pop("page", None)
     context = {"campaign": campaign, "form": form, "page": page, "query": query.urlencode()}
     return render(request, "staff/audit_trail.html", context, status=400 if form.errors else 200)
-
-
-def csv_cell(value: object) -> str:
-    text = str(value)
-    # A spreadsheet runs a cell that starts like a formula, also after leading spaces or
-    # line breaks, or with a full-width sign (U+FF1D): a name is not a formula.
-    first = unicodedata.normalize("NFKC", text.lstrip(" \t\r\n"))[:1]
-    return f"'{text}" if first in ("=", "+", "-", "@") or text[:1] in ("\t", "\r", "\n") else text
 
 
 class _Echo:

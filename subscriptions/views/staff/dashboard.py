@@ -5,8 +5,6 @@ complaint rate against the bulk senders' limits. Counts only, never a person's d
 Everything is chosen by GET parameters (period, sort, order, q), so the page works
 without JavaScript; a value that is not one of the choices means the default."""
 
-import csv
-import io
 from dataclasses import dataclass, replace
 
 from django.contrib.auth.decorators import login_required
@@ -23,8 +21,8 @@ from django.views.decorators.http import require_GET
 from subscriptions.models import Campaign, Permission
 from subscriptions.services import dashboard
 from subscriptions.services.dashboard import DailySeries
-from subscriptions.views.staff.audit_trail import csv_cell
 from subscriptions.views.staff.charts import chart_svg
+from subscriptions.views.staff.downloads import csv_response
 from subscriptions.views.staff.scope import campaign_for
 
 FILTER_MAX_LENGTH = 100
@@ -183,16 +181,6 @@ def dashboard_chart(request: HttpRequest, campaign_id: int, chart: str) -> HttpR
     return HttpResponse(svg, content_type="image/svg+xml")
 
 
-def _csv_response(rows: list[list[object]], filename: str) -> HttpResponse:
-    text = io.StringIO()
-    writer = csv.writer(text)
-    for row in rows:
-        writer.writerow([csv_cell(value) for value in row])
-    response = HttpResponse(text.getvalue(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
 @never_cache
 @login_required
 @require_GET
@@ -205,7 +193,7 @@ def dashboard_daily_csv(request: HttpRequest, campaign_id: int) -> HttpResponse:
     for index, day in enumerate(series.days):
         rows.append([day.isoformat(), *(values[index] for _heading, values in columns)])
     filename = f"{campaign.slug}-daily-{series.since.isoformat()}-to-{series.until.isoformat()}.csv"
-    return _csv_response(rows, filename)
+    return csv_response(rows, filename)
 
 
 @never_cache
@@ -219,4 +207,4 @@ def dashboard_topics_csv(request: HttpRequest, campaign_id: int) -> HttpResponse
     )
     rows: list[list[object]] = [["Topic", "Kind", "Archived", "Active subscribers"]]
     rows += [[topic.name, topic.kind, "yes" if topic.archived else "no", topic.active] for topic in topics]
-    return _csv_response(rows, f"{campaign.slug}-active-subscribers-by-topic.csv")
+    return csv_response(rows, f"{campaign.slug}-active-subscribers-by-topic.csv")
